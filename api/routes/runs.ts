@@ -1,0 +1,206 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { toRunPolicy } from '../../config/policy';
+import type { SlipwayConfig } from '../../config/schema';
+import { featureDelivery } from '../../workflows/featureDelivery';
+import { cancelRequestSignal, decideUpdate, statusQuery, type DecisionV1 } from '../../workflows/messages';
+import { SlipwayFeature, SlipwayPhase, SlipwayServices, SlipwayStatus } from '../../workflows/search-attributes';
+import { rolloutProgressQuery } from '../../workflows/serviceRollout';
+import type { Identity } from '../auth';
+import { HttpError } from '../errors';
+import {
+  cancelBody,
+  cancelReply,
+  decisionBody,
+  errorSchema,
+  gateParams,
+  gateReply,
+  listRunsQuery,
+  rejectBody,
+  runIdParams,
+  runStateSchema,
+  runSummary,
+  startRunBody,
+  startRunReply,
+} from '../schemas';
+import { z } from 'zod';
+
+export interface RunRoutesDeps {
+  client: Client;
+  config: SlipwayConfig;
+  /** Where people can watch a run, e.g. http://127.0.0.1:8233 */
+  temporalUiUrl?: string;
+  /** How long a status query may wait for a worker. */
+  queryTimeoutMs: number;
+}
+
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema };
+
+/** `feature-<slug>-<key>`: readable in the Temporal UI, and the same key always names the same run. */
+export function runIdFor(feature: string, key: string): string {
+  const slug = feature
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+  return `feature-${slug || 'run'}-${key}`;
+}
+
+function identityOf(request: { identity?: Identity }): Identity {
+  if (request.identity === undefined) throw new HttpError(401, 'missing bearer token');
+  return request.identity;
+}
+
+export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
+  async function routes(app) {
+    const { client, config } = deps;
+    const workflowUrl = (runId: string) =>
+      deps.temporalUiUrl ? `${deps.temporalUiUrl}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(runId)}` : undefined;
+    const withDeadline = <T>(fn: () => Promise<T>) => client.withDeadline(Date.now() + deps.queryTimeoutMs, fn);
+
+    app.post(
+      '/runs',
+      { schema: { summary: 'Start a feature run', body: startRunBody, response: { 200: startRunReply, 201: startRunReply, ...errors } } },
+      async (request, reply) => {
+        const identity = identityOf(request);
+        const { feature, services = [], idempotencyKey } = request.body;
+        const unknown = services.filter((name) => !config.services.some((s) => s.name === name));
+        if (unknown.length > 0) {
+          throw new HttpError(400, `unknown service(s): ${unknown.join(', ')} (configured: ${config.services.map((s) => s.name).join(', ')})`);
+        }
+        const runId = runIdFor(feature, idempotencyKey ?? randomUUID().replaceAll('-', '').slice(0, 12));
+        const url = workflowUrl(runId);
+        try {
+          await client.workflow.start(featureDelivery, {
+            taskQueue: config.temporal.taskQueue,
+            workflowId: runId,
+            args: [{ feature, requester: identity.name, services, policy: toRunPolicy(config) }],
+            workflowIdConflictPolicy: 'FAIL',
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            memo: { requester: identity.name },
+            staticSummary: feature,
+            staticDetails: `Requested by ${identity.name}${services.length > 0 ? ` for ${services.join(', ')}` : ''}.`,
+            typedSearchAttributes: [
+              { key: SlipwayFeature, value: feature },
+              { key: SlipwayServices, value: services },
+              { key: SlipwayStatus, value: 'running' },
+              { key: SlipwayPhase, value: 'specify' },
+            ],
+          });
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          // The same key again: answer with the run it already started, never a second one.
+          const existing = await client.workflow.getHandle(runId).describe();
+          if (existing.typedSearchAttributes.get(SlipwayFeature) !== feature) {
+            throw new HttpError(409, `idempotency key ${idempotencyKey} already started run ${runId} for a different feature`);
+          }
+          request.log.info({ runId }, 'run already exists for this idempotency key');
+          return reply.code(200).send({ runId, created: false, ...(url ? { temporalUiUrl: url } : {}) });
+        }
+        request.log.info({ runId, requester: identity.name }, 'run started');
+        return reply.code(201).send({ runId, created: true, ...(url ? { temporalUiUrl: url } : {}) });
+      },
+    );
+
+    app.get(
+      '/runs',
+      { schema: { summary: 'List runs, newest first', querystring: listRunsQuery, response: { 200: z.object({ runs: z.array(runSummary) }), ...errors } } },
+      async (request) => {
+        identityOf(request);
+        const { status, phase, limit } = request.query;
+        const clauses = [`WorkflowType = 'featureDelivery'`];
+        if (status !== undefined) clauses.push(`SlipwayStatus = '${status}'`);
+        if (phase !== undefined) clauses.push(`SlipwayPhase = '${phase}'`);
+        const runs: z.infer<typeof runSummary>[] = [];
+        for await (const info of client.workflow.list({ query: clauses.join(' AND '), pageSize: limit })) {
+          const feature = info.typedSearchAttributes.get(SlipwayFeature);
+          const runStatus = info.typedSearchAttributes.get(SlipwayStatus);
+          const runPhase = info.typedSearchAttributes.get(SlipwayPhase);
+          runs.push({
+            runId: info.workflowId,
+            ...(feature !== undefined ? { feature } : {}),
+            ...(runStatus !== undefined ? { status: runStatus } : {}),
+            ...(runPhase !== undefined ? { phase: runPhase } : {}),
+            services: info.typedSearchAttributes.get(SlipwayServices) ?? [],
+            startedAt: info.startTime.toISOString(),
+            temporalStatus: info.status.name,
+          });
+          if (runs.length >= limit) break;
+        }
+        return { runs };
+      },
+    );
+
+    app.get(
+      '/runs/:id',
+      { schema: { summary: 'A run: phase, gates, artifacts, timeline, verdicts, cost', params: runIdParams, response: { 200: runStateSchema, ...errors } } },
+      async (request) => {
+        identityOf(request);
+        const { id } = request.params;
+        const handle = client.workflow.getHandle(id);
+        await handle.describe(); // 404 before a query that would wait for a worker
+        const state = await withDeadline(() => handle.query(statusQuery));
+        if (state.activeRollout !== undefined) {
+          const rollout = state.activeRollout;
+          try {
+            const liveRollout = await withDeadline(() => client.workflow.getHandle(rollout.workflowId).query(rolloutProgressQuery));
+            return { ...state, liveRollout };
+          } catch (err) {
+            request.log.debug({ err, runId: id }, 'rollout progress not available');
+          }
+        }
+        return state;
+      },
+    );
+
+    const decide = async (runId: string, gate: string, identity: Identity, decision: DecisionV1['decision'], comment?: string) => {
+      if (identity.role !== 'approver') {
+        throw new HttpError(403, `${identity.name} has the requester role and may not decide gates`);
+      }
+      const handle = client.workflow.getHandle(runId);
+      const description = await handle.describe();
+      if (description.status.name !== 'RUNNING') {
+        throw new HttpError(409, `run ${runId} has ended (${description.status.name.toLowerCase()}); its gates can no longer be decided`);
+      }
+      const record = await handle.executeUpdate(decideUpdate, {
+        args: [{ gate, decision, approver: identity.name, ...(comment ? { comment } : {}), via: 'api' }],
+      });
+      return { runId, gate: record };
+    };
+
+    app.post(
+      '/runs/:id/gates/:gate/approve',
+      { schema: { summary: 'Approve a pending gate', params: gateParams, body: decisionBody, response: { 200: gateReply, ...errors } } },
+      async (request) => decide(request.params.id, request.params.gate, identityOf(request), 'approve', request.body.comment),
+    );
+
+    app.post(
+      '/runs/:id/gates/:gate/reject',
+      { schema: { summary: 'Reject a pending gate, with a comment', params: gateParams, body: rejectBody, response: { 200: gateReply, ...errors } } },
+      async (request) => decide(request.params.id, request.params.gate, identityOf(request), 'reject', request.body.comment),
+    );
+
+    app.post(
+      '/runs/:id/cancel',
+      { schema: { summary: 'Cancel a run; what it changed is rolled back', params: runIdParams, body: cancelBody, response: { 202: cancelReply, ...errors } } },
+      async (request, reply) => {
+        const identity = identityOf(request);
+        const { id } = request.params;
+        const handle = client.workflow.getHandle(id);
+        const description = await handle.describe();
+        const requester = (description.memo as { requester?: string } | undefined)?.requester;
+        if (identity.role !== 'approver' && identity.name !== requester) {
+          throw new HttpError(403, `${identity.name} may cancel only runs they requested`);
+        }
+        if (description.status.name !== 'RUNNING') {
+          throw new HttpError(409, `run ${id} has already ended (${description.status.name.toLowerCase()})`);
+        }
+        await handle.signal(cancelRequestSignal, { by: identity.name, ...(request.body.reason ? { reason: request.body.reason } : {}) });
+        await handle.cancel();
+        request.log.info({ runId: id, by: identity.name }, 'run cancel requested');
+        return reply.code(202).send({ runId: id, cancelRequested: true });
+      },
+    );
+  };

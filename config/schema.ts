@@ -1,0 +1,149 @@
+import ms from 'ms';
+import { z } from 'zod';
+
+/** A human duration such as "15m", "30s" or "72h", turned into milliseconds. */
+export const durationSchema = z
+  .string()
+  .trim()
+  .transform((text, ctx) => {
+    const value = ms(text as ms.StringValue);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a positive duration (examples: 30s, 15m, 72h)` });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+const identifier = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*$/, 'use lower-case letters, digits and dashes, starting with a letter');
+
+/** Names an environment variable; the secret itself never appears in config. */
+const envVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be the NAME of an environment variable, not its value');
+
+export const gatePolicySchema = z.object({
+  required: z.boolean().prefault(true),
+  /** Approver ids (see `approvers`); empty means every approver may decide. */
+  approvers: z.array(identifier).prefault([]),
+  deadline: durationSchema.prefault('72h'),
+});
+
+const sloSchema = z.object({
+  errorRatio: z.number().min(0).max(1).prefault(0.05),
+  p99Seconds: z.number().positive().prefault(1),
+});
+
+export const serviceSchema = z.object({
+  name: identifier,
+  path: z.string().min(1),
+  language: z.string().min(1).prefault('go'),
+  commands: z.record(z.string(), z.string().min(1)).prefault({}),
+  database: z
+    .object({
+      urlEnv: envVarName,
+      migrationsDir: z.string().min(1).prefault('migrations'),
+    })
+    .optional(),
+  kubernetes: z
+    .object({
+      deployment: z.string().min(1),
+      container: z.string().min(1).optional(),
+    })
+    .optional(),
+  slo: sloSchema.prefault({ errorRatio: 0.05, p99Seconds: 1 }),
+});
+
+export const environmentSchema = z.object({
+  name: identifier,
+  kubeContext: z.string().min(1).optional(),
+  namespace: z.string().min(1).prefault('default'),
+  soak: z
+    .object({
+      duration: durationSchema.prefault('15m'),
+      interval: durationSchema.prefault('15s'),
+    })
+    .optional(),
+  gate: gatePolicySchema.prefault({ required: false, approvers: [], deadline: '72h' }),
+});
+
+export const approverSchema = z.object({
+  id: identifier,
+  slackUserId: z.string().min(1).optional(),
+});
+
+export const slipwayConfigSchema = z
+  .object({
+    repository: z.object({
+      path: z.string().min(1),
+      remote: z.string().min(1).optional(),
+      baseBranch: z.string().min(1).prefault('main'),
+    }),
+    services: z.array(serviceSchema).min(1, 'list at least one service'),
+    environments: z.array(environmentSchema).min(1, 'list at least one environment (dev, staging, production)'),
+    gates: z
+      .object({
+        spec: gatePolicySchema.prefault({ required: true, approvers: [], deadline: '72h' }),
+        migrationReview: gatePolicySchema.prefault({ required: true, approvers: [], deadline: '72h' }),
+        manifestReview: gatePolicySchema.prefault({ required: true, approvers: [], deadline: '72h' }),
+      })
+      .prefault({
+        spec: { required: true, approvers: [], deadline: '72h' },
+        migrationReview: { required: true, approvers: [], deadline: '72h' },
+        manifestReview: { required: true, approvers: [], deadline: '72h' },
+      }),
+    approvers: z.array(approverSchema).prefault([]),
+    prometheus: z.object({ url: z.url() }).optional(),
+    slack: z
+      .object({
+        channel: z.string().min(1),
+        tokenEnv: envVarName.prefault('SLACK_BOT_TOKEN'),
+        signingSecretEnv: envVarName.prefault('SLACK_SIGNING_SECRET'),
+      })
+      .optional(),
+    llm: z
+      .object({
+        provider: z.literal('anthropic').prefault('anthropic'),
+        model: z.string().min(1),
+        apiKeyEnv: envVarName.prefault('ANTHROPIC_API_KEY'),
+        baseUrl: z.url().optional(),
+        maxTurns: z.number().int().positive().prefault(40),
+        tokenBudget: z.number().int().positive().prefault(2_000_000),
+      })
+      .optional(),
+    temporal: z
+      .object({
+        address: z.string().min(1).prefault('127.0.0.1:7233'),
+        namespace: z.string().min(1).prefault('default'),
+        taskQueue: z.string().min(1).prefault('slipway'),
+      })
+      .prefault({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'slipway' }),
+    api: z
+      .object({
+        host: z.string().min(1).prefault('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).prefault(8080),
+      })
+      .prefault({ host: '127.0.0.1', port: 8080 }),
+  })
+  .superRefine((config, ctx) => {
+    const approverIds = new Set(config.approvers.map((a) => a.id));
+    const checkApprovers = (list: string[], path: (string | number)[]) =>
+      list.forEach((id, i) => {
+        if (!approverIds.has(id)) {
+          ctx.addIssue({ code: 'custom', path: [...path, i], message: `"${id}" is not listed under approvers` });
+        }
+      });
+    for (const [name, gate] of Object.entries(config.gates)) checkApprovers(gate.approvers, ['gates', name, 'approvers']);
+    config.environments.forEach((env, i) => checkApprovers(env.gate.approvers, ['environments', i, 'gate', 'approvers']));
+    const unique = (names: string[], path: string) =>
+      names.forEach((name, i) => {
+        if (names.indexOf(name) !== i) ctx.addIssue({ code: 'custom', path: [path, i, 'name'], message: `duplicate name "${name}"` });
+      });
+    unique(config.services.map((s) => s.name), 'services');
+    unique(config.environments.map((e) => e.name), 'environments');
+  });
+
+export type SlipwayConfig = z.output<typeof slipwayConfigSchema>;
+export type SlipwayConfigInput = z.input<typeof slipwayConfigSchema>;
+export type ServiceConfig = z.output<typeof serviceSchema>;
+export type EnvironmentConfig = z.output<typeof environmentSchema>;
+export type GatePolicy = z.output<typeof gatePolicySchema>;

@@ -1,0 +1,150 @@
+/**
+ * The Temporal CLI (and its dev server), installed by the project itself:
+ * reused from PATH when its version fits, else built once with `go install`
+ * into a per-user cache folder keyed by version, outside any checkout.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes';
+
+const run = promisify(execFile);
+
+export const TEMPORAL_CLI_VERSION = '1.5.1';
+const MODULE = 'github.com/temporalio/cli/cmd/temporal';
+const VERSION_VAR = 'github.com/temporalio/cli/temporalcli.Version';
+
+export function cacheDir(): string {
+  return process.env.SLIPWAY_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'slipway');
+}
+
+async function versionOf(binary: string): Promise<string | undefined> {
+  try {
+    const { stdout } = await run(binary, ['--version'], { timeout: 10_000 });
+    return /temporal version (\S+)/.exec(stdout)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Path of a Temporal CLI of the pinned version, building it if none is found. */
+export async function ensureTemporalCli(log: (line: string) => void = console.log): Promise<string> {
+  if ((await versionOf('temporal')) === TEMPORAL_CLI_VERSION) return 'temporal';
+  const folder = join(cacheDir(), 'tools', `temporal-v${TEMPORAL_CLI_VERSION}`);
+  const binary = join(folder, 'temporal');
+  if (existsSync(binary) && (await versionOf(binary)) === TEMPORAL_CLI_VERSION) return binary;
+
+  try {
+    await run('go', ['version']);
+  } catch {
+    throw new Error(`the Temporal CLI ${TEMPORAL_CLI_VERSION} is not installed and Go is not on PATH to build it; install Go or put temporal ${TEMPORAL_CLI_VERSION} on PATH`);
+  }
+  log(`slipway: building the Temporal CLI v${TEMPORAL_CLI_VERSION} with go install (once; cached in ${folder}) ...`);
+  await mkdir(dirname(folder), { recursive: true });
+  // Build into a scratch folder and move it in whole, so a cut-off build never looks installed.
+  const scratch = await mkdtemp(`${folder}.partial-`);
+  try {
+    await run('go', ['install', `-ldflags=-X ${VERSION_VAR}=${TEMPORAL_CLI_VERSION}`, `${MODULE}@v${TEMPORAL_CLI_VERSION}`], {
+      env: { ...process.env, GOBIN: scratch, GOFLAGS: '-buildvcs=false' },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    await rm(folder, { recursive: true, force: true });
+    await rename(scratch, folder);
+  } catch (err) {
+    await rm(scratch, { recursive: true, force: true });
+    throw new Error(`go install of the Temporal CLI failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
+  }
+  return binary;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface DevServerOptions {
+  binary: string;
+  port: number;
+  /** Omit for a headless server. */
+  uiPort?: number;
+  /** SQLite file; omit for an in-memory server. */
+  dbFile?: string;
+  logFile: string;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl?: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `temporal server start-dev` with Slipway's search attributes and waits until it answers. */
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-level', 'warn'];
+  args.push(...(options.uiPort !== undefined ? ['--ui-port', String(options.uiPort)] : ['--headless']));
+  if (options.dbFile !== undefined) args.push('--db-filename', options.dbFile);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_FLAGS)) args.push('--search-attribute', `${name}=${type}`);
+
+  await mkdir(dirname(options.logFile), { recursive: true });
+  const logStream = createWriteStream(options.logFile, { flags: 'a' });
+  const child = spawn(options.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.pipe(logStream);
+  child.stderr?.pipe(logStream);
+  const address = `127.0.0.1:${options.port}`;
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(timer);
+  };
+
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited !== undefined) throw new Error(`temporal server start-dev exited with code ${exited}; see ${options.logFile}`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      await connection.workflowService.getSystemInfo({});
+      await connection.close();
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`temporal dev server on ${address} did not answer within 60 s (${(err as Error).message}); see ${options.logFile}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  return {
+    address,
+    ...(options.uiPort !== undefined ? { uiUrl: `http://127.0.0.1:${options.uiPort}` } : {}),
+    process: child,
+    stop,
+  };
+}
+
+if (require.main === module) {
+  ensureTemporalCli()
+    .then((binary) => console.log(binary))
+    .catch((err: Error) => {
+      console.error(`slipway: ${err.message}`);
+      process.exit(1);
+    });
+}

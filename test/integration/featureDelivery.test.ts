@@ -1,0 +1,275 @@
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { Worker } from '@temporalio/worker';
+import type { Activities } from '../../activities';
+import { featureDelivery, type FeatureDeliveryInputV1 } from '../../workflows/featureDelivery';
+import { decideSignal, decideUpdate } from '../../workflows/messages';
+import { SlipwayPhase, SlipwayServices, SlipwayStatus } from '../../workflows/search-attributes';
+import { PHASES } from '../../workflows/state';
+import { activityDoubles, failingVerdict, testPolicy, type Call } from '../support/doubles';
+import { connectTestTemporal, eventually, pendingGate, stateOf, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
+
+let env: TestTemporal;
+const finished: { workflowId: string }[] = [];
+
+beforeAll(async () => {
+  env = await connectTestTemporal();
+});
+afterAll(async () => {
+  // Every history this file produced must replay without nondeterminism.
+  const histories = await Promise.all(
+    finished.map(async ({ workflowId }) => ({ workflowId, history: await env.client.workflow.getHandle(workflowId).fetchHistory() })),
+  );
+  const codePath = process.env.SLIPWAY_TEST_WORKFLOW_BUNDLE as string;
+  const results = [];
+  for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath } }, histories)) results.push(result);
+  expect(results).toHaveLength(histories.length);
+  expect(results.filter((r) => r.error !== undefined).map((r) => `${r.workflowId}: ${r.error?.message}`)).toEqual([]);
+  await env.close();
+});
+
+function input(policy = testPolicy(), extra: Partial<FeatureDeliveryInputV1> = {}): FeatureDeliveryInputV1 {
+  return { feature: 'Add real-time notifications when users receive new messages', requester: 'alice', services: [], policy, ...extra };
+}
+
+async function runWith<T>(activities: Activities, body: (taskQueue: string, worker: Worker) => Promise<T>): Promise<T> {
+  const taskQueue = uniqueTaskQueue('delivery');
+  const worker = await testWorker(env, taskQueue, activities);
+  return worker.runUntil(body(taskQueue, worker));
+}
+
+async function start(taskQueue: string, args: FeatureDeliveryInputV1): Promise<WorkflowHandle<typeof featureDelivery>> {
+  const workflowId = `test-run-${Math.random().toString(36).slice(2, 10)}`;
+  finished.push({ workflowId });
+  return env.client.workflow.start(featureDelivery, { taskQueue, workflowId, args: [args] });
+}
+
+const names = (calls: Call[]) => calls.map((c) => c.name);
+
+async function failureOf(handle: WorkflowHandle): Promise<ApplicationFailure> {
+  const err = await handle.result().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const cause = (err as WorkflowFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+test('a full run with auto-approved gates walks every phase in order and succeeds', async () => {
+  const { activities, calls } = activityDoubles();
+  const state = await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input());
+    const result = await handle.result();
+    const description = await handle.describe();
+    expect(description.typedSearchAttributes.get(SlipwayStatus)).toBe('succeeded');
+    expect(description.typedSearchAttributes.get(SlipwayPhase)).toBe('report');
+    expect(description.typedSearchAttributes.get(SlipwayServices)).toEqual(['messages', 'notifications']);
+    return result;
+  });
+
+  expect(state.status).toBe('succeeded');
+  const phaseStarts = state.timeline.filter((e) => e.event.startsWith('started') && e.phase !== 'run').map((e) => e.phase);
+  expect(phaseStarts).toEqual([...PHASES.slice(0, 5), 'deploy', 'deploy', 'deploy', ...PHASES.slice(6)]);
+  expect(names(calls).filter((n) => !n.startsWith('notify'))).toEqual([
+    'prepareWorkspace',
+    'writeSpec',
+    'writePlan',
+    'writeTasks',
+    'implementService',
+    'implementService',
+    'prepareMigrations',
+    'prepareManifests',
+    'auditPerformance',
+    ...['dev', 'staging'].flatMap(() => ['runPreDeployChecks', 'applyMigrations', 'deployService', 'deployService']),
+    'runPreDeployChecks',
+    'applyMigrations',
+    'deployService',
+    ...Array(4).fill('analyzeSlo'),
+    'deployService',
+    ...Array(4).fill('analyzeSlo'),
+    'writeObservability',
+    'writeDocs',
+    'writeReport',
+  ]);
+  // Every gate was decided by policy, and the audit trail says so.
+  expect(Object.keys(state.gates)).toEqual(['spec', 'migration-review', 'manifest-review', 'dev', 'staging', 'production']);
+  expect(state.approvals.every((a) => a.decision === 'auto-approve' && a.by === 'policy')).toBe(true);
+  expect(state.verdicts).toHaveLength(8);
+  // Armed, never run: one per migration and per deployment in each environment.
+  expect(state.compensations).toHaveLength(9);
+  expect(state.compensations.every((c) => c.status === 'armed')).toBe(true);
+  expect(state.cost.total.inputTokens).toBe(1000 + 2000 + 500 + 5000 * 2 + 800);
+  expect(state.cost.byPhase.implement?.inputTokens).toBe(10_000);
+  expect(state.artifacts.map((a) => a.kind)).toEqual(
+    expect.arrayContaining(['spec', 'checklist', 'plan', 'data-model', 'tasks', 'migration', 'manifest', 'observability', 'doc', 'report']),
+  );
+});
+
+test('a run waits at the spec gate; a rejection sends the comments back to the spec writer; an approval continues', async () => {
+  const { activities, calls } = activityDoubles();
+  await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input(testPolicy({ gates: { spec: true } })));
+    let state = await pendingGate(handle, 'spec');
+    expect(state.status).toBe('awaiting-approval');
+    expect((await handle.describe()).typedSearchAttributes.get(SlipwayStatus)).toBe('awaiting-approval');
+
+    await handle.executeUpdate(decideUpdate, { args: [{ gate: 'spec', decision: 'reject', approver: 'lead', comment: 'Cover offline users.' }] });
+    state = await eventually(async () => {
+      const s = await stateOf(handle);
+      return s.gates.spec?.round === 2 && s.gates.spec.status === 'pending' ? s : undefined;
+    }, 'second spec round');
+    expect(state.gates.spec?.summary).toBe('spec round 2');
+
+    const approved = await handle.executeUpdate(decideUpdate, { args: [{ gate: 'spec', decision: 'approve', approver: 'lead' }] });
+    expect(approved.status).toBe('approved');
+    const result = await handle.result();
+    expect(result.status).toBe('succeeded');
+    expect(result.approvals.filter((a) => a.gate === 'spec').map((a) => [a.decision, a.by, a.round, a.comment])).toEqual([
+      ['reject', 'lead', 1, 'Cover offline users.'],
+      ['approve', 'lead', 2, undefined],
+    ]);
+  });
+  const specCalls = calls.filter((c) => c.name === 'writeSpec').map((c) => (c.input as { comments: string[] }).comments);
+  expect(specCalls).toEqual([[], ['Cover offline users.']]);
+});
+
+test('the decide validator refuses bad decisions with typed reasons, and the signal path decides too', async () => {
+  const { activities } = activityDoubles();
+  await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input(testPolicy({ gates: { production: true }, productionApprovers: ['alice', 'lead'] })));
+    await pendingGate(handle, 'production');
+    const refusal = async (decision: Record<string, unknown>) => {
+      const err = await handle.executeUpdate(decideUpdate, { args: [decision as never] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+      return ((err as WorkflowUpdateFailedError).cause as ApplicationFailure).type;
+    };
+    expect(await refusal({ gate: 'nope', decision: 'approve', approver: 'lead' })).toBe('UnknownGate');
+    expect(await refusal({ gate: 'spec', decision: 'approve', approver: 'lead' })).toBe('GateNotPending');
+    expect(await refusal({ gate: 'production', decision: 'approve', approver: 'mallory' })).toBe('ApproverNotAllowed');
+    expect(await refusal({ gate: 'production', decision: 'approve', approver: 'alice' })).toBe('FourEyes');
+    expect(await refusal({ gate: 'production', decision: 'reject', approver: 'lead', comment: '  ' })).toBe('CommentRequired');
+    expect(await refusal({ gate: 'production', decision: 'maybe', approver: 'lead' })).toBe('InvalidDecision');
+
+    // An invalid signal is recorded and ignored; a valid one decides the gate.
+    await handle.signal(decideSignal, { gate: 'production', decision: 'approve', approver: 'alice' });
+    await handle.signal(decideSignal, { gate: 'production', decision: 'approve', approver: 'lead' });
+    const result = await handle.result();
+    expect(result.status).toBe('succeeded');
+    expect(result.timeline.find((e) => e.event === 'decision signal ignored')?.detail).toMatch(/four-eyes/);
+    expect(result.approvals.find((a) => a.gate === 'production')).toMatchObject({ decision: 'approve', by: 'lead', via: 'temporal' });
+  });
+});
+
+test('an expired gate fails the run cleanly with the reason', async () => {
+  const { activities, calls } = activityDoubles();
+  await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input(testPolicy({ gates: { spec: true }, deadlineMs: 1_000 })));
+    const failure = await failureOf(handle);
+    expect(failure.type).toBe('GateExpired');
+    expect(failure.message).toMatch(/gate "spec" expired/);
+    const state = await stateOf(handle);
+    expect(state.status).toBe('failed');
+    expect(state.gates.spec?.status).toBe('expired');
+    expect(state.approvals.at(-1)).toMatchObject({ gate: 'spec', decision: 'expire', via: 'timer' });
+    expect((await handle.describe()).typedSearchAttributes.get(SlipwayStatus)).toBe('failed');
+  });
+  expect(names(calls)).not.toContain('writePlan');
+});
+
+test('a failing production soak rolls back everything in reverse, each compensation exactly once', async () => {
+  let productionSamples = 0;
+  const { activities, calls } = activityDoubles({
+    analyzeSlo: async (i) => {
+      productionSamples++;
+      const fail = i.service === 'notifications' && i.sample === 2;
+      return { service: i.service, environment: i.environment, at: new Date().toISOString(), verdict: fail ? 'fail' : 'pass', detail: fail ? 'error ratio 12% > 5%' : 'ok' };
+    },
+  });
+  await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input());
+    const failure = await failureOf(handle);
+    expect(failure.type).toBe('RolledBack');
+    expect(failure.message).toMatch(/notifications in production: soak failed at sample 2: error ratio 12% > 5%/);
+    const state = await stateOf(handle);
+    expect(state.status).toBe('rolled-back');
+    expect(state.reason).toMatch(/soak failed/);
+    // Evidence: the failing sample is in the run state.
+    expect(state.verdicts.at(-1)).toMatchObject({ service: 'notifications', verdict: 'fail', detail: 'error ratio 12% > 5%' });
+    expect(state.compensations.every((c) => c.status === 'done')).toBe(true);
+    expect((await handle.describe()).typedSearchAttributes.get(SlipwayStatus)).toBe('rolled-back');
+  });
+  expect(productionSamples).toBe(4 + 2);
+  const compensations = calls
+    .filter((c) => c.name === 'rollbackService' || c.name === 'revertMigrations')
+    .map((c) => `${c.name} ${(c.input as { service: string }).service}@${(c.input as { environment: string }).environment}`);
+  expect(compensations).toEqual([
+    'rollbackService notifications@production',
+    'rollbackService messages@production',
+    'revertMigrations messages@production',
+    'rollbackService notifications@staging',
+    'rollbackService messages@staging',
+    'revertMigrations messages@staging',
+    'rollbackService notifications@dev',
+    'rollbackService messages@dev',
+    'revertMigrations messages@dev',
+  ]);
+  expect(names(calls)).not.toContain('writeObservability');
+});
+
+test('a failed verdict of the first production service rolls back only what was deployed', async () => {
+  const { activities, calls } = activityDoubles(failingVerdict());
+  await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input(testPolicy(), { services: ['messages'] }));
+    expect((await failureOf(handle)).type).toBe('RolledBack');
+  });
+  expect(names(calls).filter((n) => n === 'rollbackService' || n === 'revertMigrations')).toEqual([
+    'rollbackService',
+    'revertMigrations',
+    'rollbackService',
+    'revertMigrations',
+    'rollbackService',
+    'revertMigrations',
+  ]);
+  expect(calls.filter((c) => c.name === 'deployService').map((c) => (c.input as { service: string }).service)).toEqual(['messages', 'messages', 'messages']);
+});
+
+test('an activity without an adapter fails the run non-retryably with its message', async () => {
+  const { activities, calls } = activityDoubles({
+    writePlan: async () => {
+      throw ApplicationFailure.nonRetryable('writePlan: not built yet — the LLM agent runtime (issue #3) is required', 'AdapterMissing');
+    },
+  });
+  await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input());
+    const failure = await failureOf(handle);
+    expect(failure.type).toBe('AdapterMissing');
+    expect(failure.message).toMatch(/writePlan: not built yet/);
+    expect((await stateOf(handle)).status).toBe('failed');
+  });
+  expect(names(calls).filter((n) => n === 'writePlan')).toHaveLength(1);
+});
+
+test('cancelling a run during the production gate rolls back what it deployed', async () => {
+  const { activities, calls } = activityDoubles();
+  await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input(testPolicy({ gates: { production: true } })));
+    await pendingGate(handle, 'production');
+    await handle.cancel();
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const state = await stateOf(handle);
+    expect(state.status).toBe('rolled-back');
+    expect(state.reason).toMatch(/cancelled/);
+    expect((await handle.describe()).status.name).toBe('CANCELLED');
+  });
+  expect(names(calls).filter((n) => n === 'rollbackService')).toHaveLength(4);
+  expect(names(calls).filter((n) => n === 'revertMigrations')).toHaveLength(2);
+});

@@ -1,0 +1,144 @@
+import { ApplicationFailure, condition } from '@temporalio/workflow';
+import type { GateRule } from '../config/policy';
+import { DecisionRejection, type DecisionV1 } from './messages';
+import type { AuditRecord, GateRecord, RunState } from './state';
+
+export type GateOutcome = { approved: true; record: GateRecord } | { approved: false; record: GateRecord; comment: string };
+
+export interface OpenGate {
+  name: string;
+  rule: GateRule;
+  summary: string;
+  fourEyes?: boolean;
+}
+
+/**
+ * Approval gates of one run. Decisions arrive through the `decide` Update (validated
+ * synchronously by `validate`) or the `decideSignal` Signal; `wait` blocks until one
+ * lands or the deadline passes.
+ */
+export class Gates {
+  constructor(
+    private readonly state: RunState,
+    private readonly onChange: () => void,
+  ) {}
+
+  /** Throws an ApplicationFailure whose type says why the decision cannot be taken. */
+  validate(decision: DecisionV1): void {
+    if (decision === null || typeof decision !== 'object') {
+      throw ApplicationFailure.nonRetryable('a decision must be an object', DecisionRejection.InvalidDecision);
+    }
+    if (decision.decision !== 'approve' && decision.decision !== 'reject') {
+      throw ApplicationFailure.nonRetryable(
+        `decision must be "approve" or "reject", got ${JSON.stringify(decision.decision)}`,
+        DecisionRejection.InvalidDecision,
+      );
+    }
+    if (typeof decision.approver !== 'string' || decision.approver.trim() === '') {
+      throw ApplicationFailure.nonRetryable('a decision must name its approver', DecisionRejection.InvalidDecision);
+    }
+    const gate = this.state.gates[decision.gate];
+    if (gate === undefined) {
+      const known = Object.keys(this.state.gates);
+      throw ApplicationFailure.nonRetryable(
+        `run ${this.state.runId} has no gate "${decision.gate}"${known.length > 0 ? ` (gates so far: ${known.join(', ')})` : ' open yet'}`,
+        DecisionRejection.UnknownGate,
+      );
+    }
+    if (gate.status !== 'pending') {
+      const who = gate.decidedBy !== undefined ? ` by ${gate.decidedBy} at ${gate.decidedAt}` : '';
+      throw ApplicationFailure.nonRetryable(
+        `gate "${gate.name}" of run ${this.state.runId} is not pending: it was ${gate.status}${who}`,
+        DecisionRejection.GateNotPending,
+      );
+    }
+    if (gate.approvers.length > 0 && !gate.approvers.includes(decision.approver)) {
+      throw ApplicationFailure.nonRetryable(
+        `${decision.approver} may not decide gate "${gate.name}" (allowed: ${gate.approvers.join(', ')})`,
+        DecisionRejection.ApproverNotAllowed,
+      );
+    }
+    if (decision.decision === 'approve' && gate.fourEyes && decision.approver === this.state.requester) {
+      throw ApplicationFailure.nonRetryable(
+        `${decision.approver} requested run ${this.state.runId} and may not also approve gate "${gate.name}" (four-eyes rule)`,
+        DecisionRejection.FourEyes,
+      );
+    }
+    if (decision.decision === 'reject' && (decision.comment ?? '').trim() === '') {
+      throw ApplicationFailure.nonRetryable(
+        `rejecting gate "${gate.name}" needs a comment saying what to change`,
+        DecisionRejection.CommentRequired,
+      );
+    }
+  }
+
+  /** Records a validated decision. */
+  apply(decision: DecisionV1, now: Date): GateRecord {
+    const gate = this.state.gates[decision.gate];
+    if (gate === undefined) throw new Error(`no gate ${decision.gate}`);
+    gate.status = decision.decision === 'approve' ? 'approved' : 'rejected';
+    gate.decidedBy = decision.approver;
+    gate.decidedAt = now.toISOString();
+    const comment = decision.comment?.trim();
+    if (comment) gate.comment = comment;
+    this.audit({
+      gate: gate.name,
+      round: gate.round,
+      decision: decision.decision,
+      by: decision.approver,
+      at: gate.decidedAt,
+      ...(comment ? { comment } : {}),
+      via: decision.via ?? 'api',
+    });
+    this.onChange();
+    return { ...gate };
+  }
+
+  /**
+   * Opens the gate (or a new round of it). A gate that config does not require is
+   * approved at once by policy, with an audit record saying so.
+   */
+  open(spec: OpenGate, now: Date): GateRecord {
+    const previous = this.state.gates[spec.name];
+    const record: GateRecord = {
+      name: spec.name,
+      status: 'pending',
+      round: (previous?.round ?? 0) + 1,
+      openedAt: now.toISOString(),
+      deadlineAt: new Date(now.getTime() + spec.rule.deadlineMs).toISOString(),
+      summary: spec.summary,
+      approvers: [...spec.rule.approvers],
+      fourEyes: spec.fourEyes ?? false,
+    };
+    this.state.gates[spec.name] = record;
+    if (!spec.rule.required) {
+      record.status = 'approved';
+      record.decidedBy = 'policy';
+      record.decidedAt = record.openedAt;
+      this.audit({ gate: spec.name, round: record.round, decision: 'auto-approve', by: 'policy', at: record.openedAt, comment: 'gate not required by config', via: 'policy' });
+    }
+    this.onChange();
+    return record;
+  }
+
+  /** Waits for a decision on an open gate; throws `GateExpired` when its deadline passes first. */
+  async wait(record: GateRecord): Promise<GateOutcome> {
+    if (record.status === 'pending') {
+      const timeoutMs = Math.max(0, Date.parse(record.deadlineAt) - Date.parse(record.openedAt));
+      const decided = await condition(() => record.status !== 'pending', timeoutMs);
+      if (!decided) {
+        record.status = 'expired';
+        record.decidedAt = record.deadlineAt;
+        this.audit({ gate: record.name, round: record.round, decision: 'expire', by: 'deadline', at: record.deadlineAt, via: 'timer' });
+        this.onChange();
+        throw ApplicationFailure.nonRetryable(`gate "${record.name}" expired at ${record.deadlineAt} with no decision`, 'GateExpired');
+      }
+    }
+    if (record.status === 'approved') return { approved: true, record };
+    return { approved: false, record, comment: record.comment ?? '' };
+  }
+
+  private audit(entry: AuditRecord): void {
+    this.state.approvals.push(entry);
+  }
+}

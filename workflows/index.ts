@@ -1,0 +1,3 @@
+/** Every workflow the worker registers. */
+export { featureDelivery } from './featureDelivery';
+export { serviceRollout } from './serviceRollout';

@@ -1,0 +1,37 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { GateRecord, RunState } from './state';
+
+/**
+ * A person's decision on a gate. Versioned: running workflows outlive deploys,
+ * so a change of shape gets a new type rather than a changed one.
+ */
+export interface DecisionV1 {
+  gate: string;
+  decision: 'approve' | 'reject';
+  /** Approver identity (from the API token, the Slack user mapping, or typed in the Temporal UI). */
+  approver: string;
+  comment?: string;
+  via?: 'api' | 'slack' | 'temporal';
+}
+
+export interface CancelRequestV1 {
+  by: string;
+  reason?: string;
+}
+
+/** Failure types the `decide` validator raises; the API maps them to HTTP statuses. */
+export const DecisionRejection = {
+  UnknownGate: 'UnknownGate',
+  GateNotPending: 'GateNotPending',
+  ApproverNotAllowed: 'ApproverNotAllowed',
+  CommentRequired: 'CommentRequired',
+  FourEyes: 'FourEyes',
+  InvalidDecision: 'InvalidDecision',
+} as const;
+
+export const decideUpdate = defineUpdate<GateRecord, [DecisionV1]>('decide');
+/** The same decision as a Signal, for the Temporal UI and CLI (invalid ones are recorded and ignored). */
+export const decideSignal = defineSignal<[DecisionV1]>('decideSignal');
+/** Who asked for a cancel and why; sent just before the cancel request itself. */
+export const cancelRequestSignal = defineSignal<[CancelRequestV1]>('cancelRequest');
+export const statusQuery = defineQuery<RunState>('status');
