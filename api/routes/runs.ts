@@ -39,13 +39,14 @@ const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: erro
 
 /** `feature-<slug>-<key>`: readable in the Temporal UI, and the same key always names the same run. */
 export function runIdFor(feature: string, key: string): string {
-  const slug = feature
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 40)
-    .replace(/-+$/, '');
-  return `feature-${slug || 'run'}-${key}`;
+  const words = feature.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+  let slug = '';
+  for (const word of words) {
+    const next = slug ? `${slug}-${word}` : word;
+    if (next.length > 40) break;
+    slug = next;
+  }
+  return `feature-${slug || (words[0] ?? 'run').slice(0, 40)}-${key}`;
 }
 
 function identityOf(request: { identity?: Identity }): Identity {

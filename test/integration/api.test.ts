@@ -1,0 +1,235 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { TokenBook } from '../../api/auth';
+import { buildServer } from '../../api/server';
+import { parseConfig } from '../../config/load';
+import type { SlipwayConfigInput } from '../../config/schema';
+import { activityDoubles } from '../support/doubles';
+import { connectTestTemporal, eventually, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
+
+const TOKENS = {
+  alice: 'alice-requester-token-0001',
+  bob: 'bob-requester-token-00002',
+  lead: 'lead-approver-token-000003',
+  carol: 'carol-approver-token-00004',
+};
+const tokens = TokenBook.parse(
+  `alice:requester:${TOKENS.alice},bob:requester:${TOKENS.bob},lead:approver:${TOKENS.lead},carol:approver:${TOKENS.carol}`,
+);
+
+let env: TestTemporal;
+let worker: Worker;
+let workerDone: Promise<void>;
+let app: FastifyInstance;
+let base: string;
+const taskQueue = uniqueTaskQueue('api');
+
+function configFor(queue: string): SlipwayConfigInput {
+  return {
+    repository: { path: '.' },
+    services: [
+      { name: 'messages', path: 'services/messages', kubernetes: { deployment: 'messages' } },
+      { name: 'notifications', path: 'services/notifications' },
+    ],
+    environments: [{ name: 'production', namespace: 'prod', gate: { required: true, approvers: ['lead'] } }],
+    gates: { spec: { required: true, approvers: ['lead'] }, migrationReview: { required: false }, manifestReview: { required: false } },
+    approvers: [{ id: 'lead' }, { id: 'carol' }],
+    temporal: { address: 'unused', namespace: 'default', taskQueue: queue },
+  };
+}
+
+beforeAll(async () => {
+  env = await connectTestTemporal();
+  worker = await testWorker(env, taskQueue, activityDoubles().activities);
+  workerDone = worker.run();
+  app = await buildServer({ client: env.client, config: parseConfig(configFor(taskQueue)), tokens, queryTimeoutMs: 5_000, temporalUiUrl: 'http://ui.test' });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+afterAll(async () => {
+  await app.close();
+  worker.shutdown();
+  await workerDone;
+  await env.close();
+});
+
+type Who = keyof typeof TOKENS;
+
+interface Reply {
+  statusCode: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test reads arbitrary JSON
+  json(): any;
+}
+
+/** A real HTTP request to the listening API. */
+async function request(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  return { statusCode: res.status, json: () => JSON.parse(text) };
+}
+
+const call = (method: 'GET' | 'POST', path: string, who?: Who, body?: unknown) =>
+  request(`${base}${path}`, {
+    method,
+    headers: { ...(who ? { authorization: `Bearer ${TOKENS[who]}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+
+const feature = 'Add real-time notifications when users receive new messages';
+let runCounter = 0;
+const newRun = async (who: Who = 'alice', extra: Record<string, unknown> = {}) => {
+  const res = await call('POST', '/runs', who, { feature, idempotencyKey: `api-${Date.now()}-${++runCounter}`, ...extra });
+  expect(res.statusCode).toBe(201);
+  return res.json() as { runId: string; created: boolean; temporalUiUrl: string };
+};
+const waitForGate = (runId: string, gate: string, round = 1) =>
+  eventually(async () => {
+    const res = await call('GET', `/runs/${runId}`, 'alice');
+    const state = res.json();
+    return res.statusCode === 200 && state.gates[gate]?.status === 'pending' && state.gates[gate].round === round ? state : undefined;
+  }, `gate ${gate} round ${round}`);
+
+describe('health and docs', () => {
+  test('healthz and readyz answer without a token; readyz is 503 when Temporal is unreachable', async () => {
+    expect((await call('GET', '/healthz')).json()).toEqual({ ok: true });
+    expect((await call('GET', '/readyz')).statusCode).toBe(200);
+
+    const deadClient = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
+    const down = await buildServer({ client: deadClient, config: parseConfig(configFor(taskQueue)), tokens });
+    const res = await request(`${await down.listen({ host: '127.0.0.1', port: 0 })}/readyz`);
+    expect(res.statusCode).toBe(503);
+    expect(res.json().ok).toBe(false);
+    await down.close();
+  });
+
+  test('the OpenAPI document is generated from the route schemas', async () => {
+    const doc = (await call('GET', '/openapi.json')).json();
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/runs', '/runs/{id}', '/runs/{id}/gates/{gate}/approve', '/runs/{id}/gates/{gate}/reject', '/runs/{id}/cancel', '/healthz', '/readyz']),
+    );
+    expect(doc.paths['/runs'].post.requestBody.content['application/json'].schema.required).toContain('feature');
+  });
+});
+
+describe('authentication', () => {
+  test.each([
+    ['no header', undefined],
+    ['not a bearer', 'Basic abc'],
+    ['unknown token', 'Bearer not-a-known-token-at-all'],
+  ])('%s gets 401', async (_name, authorization) => {
+    const res = await request(`${base}/runs`, { headers: authorization ? { authorization } : {} });
+    expect(res.statusCode).toBe(401);
+    expect(res.json().message).toMatch(/bearer token/);
+  });
+});
+
+describe('starting runs', () => {
+  test.each([
+    ['malformed JSON', '{"feature": ', /JSON/i],
+    ['no feature', {}, /feature/],
+    ['a feature too short', { feature: 'short' }, /at least 10 characters/],
+    ['an unknown service', { feature, services: ['billing'] }, /unknown service\(s\): billing/],
+    ['a bad idempotency key', { feature, idempotencyKey: 'has spaces' }, /idempotencyKey/],
+  ])('%s gets 400 with a message', async (_name, body, message) => {
+    const res = await call('POST', '/runs', 'alice', body);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().message).toMatch(message);
+  });
+
+  test('a repeated idempotency key returns the same run, never a second one', async () => {
+    const key = `same-${Date.now()}`;
+    const first = await call('POST', '/runs', 'alice', { feature, idempotencyKey: key });
+    expect(first.statusCode).toBe(201);
+    const { runId, temporalUiUrl } = first.json();
+    expect(runId).toBe(`feature-add-real-time-notifications-when-users-${key}`);
+    expect(temporalUiUrl).toBe(`http://ui.test/namespaces/default/workflows/${runId}`);
+
+    const again = await call('POST', '/runs', 'alice', { feature, idempotencyKey: key });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ runId, created: false });
+
+    const clash = await call('POST', '/runs', 'alice', { feature: `${feature} and emails`, idempotencyKey: key });
+    expect(clash.statusCode).toBe(409);
+    expect(clash.json().message).toMatch(/different feature/);
+    await call('POST', `/runs/${runId}/cancel`, 'lead', {});
+  });
+});
+
+describe('following and deciding a run', () => {
+  test('GET /runs/:id shows the state; unknown runs are 404', async () => {
+    const { runId } = await newRun();
+    const state = await waitForGate(runId, 'spec');
+    expect(state).toMatchObject({ runId, requester: 'alice', status: 'awaiting-approval', phase: 'specify' });
+    expect((await call('GET', '/runs/feature-nope-0', 'alice')).statusCode).toBe(404);
+    await call('POST', `/runs/${runId}/cancel`, 'alice', {});
+  });
+
+  test('GET /runs filters by status and phase through visibility', async () => {
+    const { runId } = await newRun();
+    await waitForGate(runId, 'spec');
+    const listed = await eventually(async () => {
+      const res = await call('GET', '/runs?status=awaiting-approval&phase=specify&limit=200', 'bob');
+      const runs = res.json().runs as { runId: string; status: string; phase: string; feature: string }[];
+      return runs.find((r) => r.runId === runId);
+    }, 'run in visibility');
+    expect(listed).toMatchObject({ status: 'awaiting-approval', phase: 'specify', feature });
+    expect((await call('GET', '/runs?status=sleeping', 'bob')).statusCode).toBe(400);
+    expect((await call('GET', "/runs?phase=x' OR 1=1", 'bob')).statusCode).toBe(400);
+    await call('POST', `/runs/${runId}/cancel`, 'alice', {});
+  });
+
+  test('gate decisions: roles, allowed approvers, comments, unknown gates, reject-and-revise, approve, four-eyes', async () => {
+    const { runId } = await newRun('lead');
+    await waitForGate(runId, 'spec');
+    const gate = (name: string, action: 'approve' | 'reject', who: Who, body: unknown = {}) => call('POST', `/runs/${runId}/gates/${name}/${action}`, who, body);
+
+    expect((await gate('spec', 'approve', 'alice')).statusCode).toBe(403); // requester role
+    const notAllowed = await gate('spec', 'approve', 'carol');
+    expect(notAllowed.statusCode).toBe(403);
+    expect(notAllowed.json().message).toMatch(/carol may not decide gate "spec"/);
+    expect((await gate('spec', 'reject', 'lead', {})).statusCode).toBe(400);
+    expect((await gate('architecture', 'approve', 'lead')).statusCode).toBe(404);
+    expect((await call('POST', `/runs/feature-nope-0/gates/spec/approve`, 'lead', {})).statusCode).toBe(404);
+
+    const rejected = await gate('spec', 'reject', 'lead', { comment: 'Say what happens offline.' });
+    expect(rejected.statusCode).toBe(200);
+    expect(rejected.json().gate).toMatchObject({ name: 'spec', status: 'rejected', decidedBy: 'lead', comment: 'Say what happens offline.' });
+    await waitForGate(runId, 'spec', 2);
+
+    const approved = await gate('spec', 'approve', 'lead', { comment: 'Looks right.' });
+    expect(approved.statusCode).toBe(200);
+    const twice = await gate('spec', 'approve', 'lead');
+    expect(twice.statusCode).toBe(409);
+    expect(twice.json().message).toMatch(/not pending: it was approved by lead/);
+
+    // lead requested this run, so lead may not approve its production gate.
+    await waitForGate(runId, 'production');
+    const fourEyes = await gate('production', 'approve', 'lead');
+    expect(fourEyes.statusCode).toBe(403);
+    expect(fourEyes.json().message).toMatch(/four-eyes/);
+    await call('POST', `/runs/${runId}/cancel`, 'lead', {});
+  });
+
+  test('cancel: only the requester or an approver; an ended run is 409', async () => {
+    const { runId } = await newRun('alice');
+    await waitForGate(runId, 'spec');
+    expect((await call('POST', `/runs/${runId}/cancel`, 'bob', {})).statusCode).toBe(403);
+    const cancelled = await call('POST', `/runs/${runId}/cancel`, 'alice', { reason: 'wrong feature' });
+    expect(cancelled.statusCode).toBe(202);
+    const state = await eventually(async () => {
+      const s = (await call('GET', `/runs/${runId}`, 'alice')).json();
+      return s.status === 'cancelled' ? s : undefined;
+    }, 'cancelled state');
+    expect(state.reason).toBe('cancelled by alice: wrong feature');
+    await env.client.workflow.getHandle(runId).result().catch(() => undefined);
+    expect((await call('POST', `/runs/${runId}/cancel`, 'alice', {})).statusCode).toBe(409);
+    expect((await call('POST', `/runs/${runId}/gates/spec/approve`, 'lead', {})).statusCode).toBe(409);
+    expect((await call('POST', `/runs/feature-nope-0/cancel`, 'alice', {})).statusCode).toBe(404);
+  });
+
+  test('unknown routes are 404 with a message', async () => {
+    const res = await call('GET', '/nothing-here', 'alice');
+    expect(res.statusCode).toBe(404);
+    expect(res.json().message).toMatch(/no route GET \/nothing-here/);
+  });
+});
