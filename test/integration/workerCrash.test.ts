@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { featureDelivery } from '../../workflows/featureDelivery';
+import { testPolicy } from '../support/doubles';
+import { connectTestTemporal, eventually, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
+
+let env: TestTemporal;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  env = await connectTestTemporal();
+});
+afterAll(async () => {
+  children.forEach((child) => child.kill('SIGKILL'));
+  await env.close();
+});
+
+function startWorker(taskQueue: string, callsFile: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../support/crashableWorker.ts')], {
+    env: { ...process.env, SLIPWAY_TEST_TASK_QUEUE: taskQueue, SLIPWAY_TEST_CALLS_FILE: callsFile },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('worker ready') && resolve(child));
+    child.once('exit', (code) => reject(new Error(`worker exited early with code ${code}`)));
+  });
+}
+
+interface LoggedCall {
+  pid: number;
+  name: string;
+  input: { environment?: string; service?: string; sample?: number };
+}
+const readCalls = (file: string): LoggedCall[] =>
+  existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line)) : [];
+
+test('a worker killed during the production soak is replaced and the run finishes with no step run twice', async () => {
+  const taskQueue = uniqueTaskQueue('crash');
+  const callsFile = join(process.env.SLIPWAY_TEST_DIR as string, `${taskQueue}.calls.jsonl`);
+  const first = await startWorker(taskQueue, callsFile);
+
+  const handle = await env.client.workflow.start(featureDelivery, {
+    taskQueue,
+    workflowId: `test-crash-${taskQueue}`,
+    args: [{ feature: 'Survive a worker crash mid-soak', requester: 'alice', services: ['messages'], policy: testPolicy({ soakMs: 5_000, intervalMs: 1_000 }) }],
+  });
+
+  // Kill the worker while the soak sleeps between samples 2 and 3 (samples are 1 s apart).
+  await eventually(async () => (readCalls(callsFile).some((c) => c.name === 'analyzeSlo' && c.input.sample === 2) ? true : undefined), 'second soak sample');
+  await new Promise((r) => setTimeout(r, 300));
+  first.kill('SIGKILL');
+  await new Promise((r) => first.once('exit', r));
+
+  const second = await startWorker(taskQueue, callsFile);
+  const state = await handle.result();
+  expect(state.status).toBe('succeeded');
+
+  const calls = readCalls(callsFile);
+  expect(new Set(calls.map((c) => c.pid))).toEqual(new Set([first.pid, second.pid]));
+  // The new worker picked up the soak where it was: samples 3..6 ran on it, none before that.
+  const samples = calls.filter((c) => c.name === 'analyzeSlo');
+  expect(samples.map((c) => c.input.sample)).toEqual([1, 2, 3, 4, 5, 6]);
+  expect(samples.filter((c) => c.pid === second.pid).map((c) => c.input.sample)).toEqual([3, 4, 5, 6]);
+  // No step ran twice.
+  const keys = calls.filter((c) => !c.name.startsWith('notify')).map((c) => `${c.name}|${c.input.service ?? ''}|${c.input.environment ?? ''}|${c.input.sample ?? ''}`);
+  expect(keys.length).toBe(new Set(keys).size);
+  expect(calls.filter((c) => c.name === 'deployService')).toHaveLength(3);
+  expect(state.verdicts).toHaveLength(6);
+});

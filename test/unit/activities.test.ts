@@ -1,0 +1,26 @@
+import { ApplicationFailure } from '@temporalio/common';
+import pino from 'pino';
+import { createActivities } from '../../activities';
+import { parseConfig } from '../../config/load';
+
+const config = (extra: object = {}) =>
+  parseConfig({ repository: { path: '.' }, services: [{ name: 'messages', path: 'm' }], environments: [{ name: 'production' }], ...extra });
+
+test('an activity without an adapter fails non-retryably, naming what is missing', async () => {
+  const activities = createActivities({ config: config(), logger: pino({ level: 'silent' }) });
+  const workspace = { branch: 'b', path: '/tmp', specDir: 's' };
+  const err = await activities.writeSpec({ runId: 'r', feature: 'f', workspace, comments: [] }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  expect(err).toMatchObject({ type: 'AdapterMissing', nonRetryable: true });
+  expect((err as Error).message).toMatch(/writeSpec: not built yet — the LLM agent runtime \(issue #3\)/);
+  await expect(activities.analyzeSlo({ runId: 'r', service: 'messages', environment: 'production', sample: 1 })).rejects.toThrow(/Prometheus analysis/);
+  await expect(activities.deployService({ runId: 'r', service: 'messages', environment: 'production', namespace: 'p', workspace })).rejects.toThrow(/Kubernetes/);
+});
+
+test('notifications without a slack section are not delivered, and say why; with one they need the Slack adapter', async () => {
+  const gate = { name: 'spec', status: 'pending' as const, round: 1, openedAt: '', deadlineAt: '', summary: '', approvers: [], fourEyes: false };
+  const without = createActivities({ config: config(), logger: pino({ level: 'silent' }) });
+  await expect(without.notifyGate({ runId: 'r', feature: 'f', gate })).resolves.toEqual({ delivered: false, reason: 'slack is not configured' });
+  const withSlack = createActivities({ config: config({ slack: { channel: '#deploys' } }), logger: pino({ level: 'silent' }) });
+  await expect(withSlack.notifyMilestone({ runId: 'r', feature: 'f', text: 't' })).rejects.toMatchObject({ type: 'AdapterMissing' });
+});

@@ -1,0 +1,62 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../config/load';
+import { toRunPolicy } from '../../config/policy';
+
+const write = async (text: string) => {
+  const file = join(await mkdtemp(join(tmpdir(), 'slipway-config-')), 'slipway.config.yaml');
+  await writeFile(file, text);
+  return file;
+};
+
+const minimal = `
+repository: { path: . }
+services: [{ name: messages, path: services/messages }]
+environments:
+  - name: production
+    soak: { duration: 15m, interval: 15s }
+    gate: { required: true, approvers: [lead], deadline: 24h }
+approvers: [{ id: lead }]
+`;
+
+test('the example config loads, with durations in milliseconds', async () => {
+  const config = await loadConfig(join(__dirname, '../../slipway.config.example.yaml'));
+  expect(config.services.map((s) => s.name)).toEqual(['messages', 'notifications']);
+  expect(config.environments.at(-1)?.soak).toEqual({ duration: 15 * 60_000, interval: 15_000 });
+  expect(config.gates.spec).toEqual({ required: true, approvers: [], deadline: 72 * 3_600_000 });
+});
+
+test('defaults fill what a minimal file leaves out, and the run policy carries no secrets', async () => {
+  const config = await loadConfig(await write(minimal));
+  expect(config.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'slipway' });
+  expect(config.gates.migrationReview.required).toBe(true);
+  expect(config.services[0]?.slo).toEqual({ errorRatio: 0.05, p99Seconds: 1 });
+  const policy = toRunPolicy(config);
+  expect(policy.environments[0]).toEqual({
+    name: 'production',
+    namespace: 'default',
+    soak: { durationMs: 900_000, intervalMs: 15_000 },
+    gate: { required: true, approvers: ['lead'], deadlineMs: 86_400_000 },
+  });
+  expect(policy.services).toEqual([{ name: 'messages', hasDatabase: false, hasDeployment: false }]);
+});
+
+test.each([
+  ['a bad duration', minimal.replace('duration: 15m', 'duration: soon'), /environments\.0\.soak\.duration: "soon" is not a positive duration/],
+  ['an approver not listed', minimal.replace('approvers: [lead]', 'approvers: [mallory]'), /environments\.0\.gate\.approvers\.0: "mallory" is not listed under approvers/],
+  ['a secret instead of a variable name', `${minimal}\nllm: { model: m, apiKeyEnv: sk-ant-123 }`, /llm\.apiKeyEnv: must be the NAME of an environment variable/],
+  ['no services', minimal.replace('services: [{ name: messages, path: services/messages }]', 'services: []'), /services: list at least one service/],
+  ['a duplicate service', minimal.replace('services: [{ name: messages, path: services/messages }]', 'services: [{ name: a, path: x }, { name: a, path: y }]'), /services\.1\.name: duplicate name "a"/],
+  ['a missing repository', minimal.replace('repository: { path: . }', ''), /repository: /],
+  ['a bad prometheus url', `${minimal}\nprometheus: { url: not-a-url }`, /prometheus\.url: /],
+])('%s fails naming the field and why', async (_name, text, message) => {
+  const file = await write(text);
+  await expect(loadConfig(file)).rejects.toThrow(ConfigError);
+  await expect(loadConfig(file)).rejects.toThrow(message);
+});
+
+test('broken YAML and a missing file fail with a clear message', async () => {
+  await expect(loadConfig(await write('services: [unclosed'))).rejects.toThrow(/invalid YAML in .*slipway\.config\.yaml/);
+  await expect(loadConfig('/nonexistent/slipway.config.yaml')).rejects.toThrow(/not found \(copy slipway\.config\.example\.yaml/);
+});
