@@ -77,6 +77,8 @@ export const slipwayConfigSchema = z
       path: z.string().min(1),
       remote: z.string().min(1).optional(),
       baseBranch: z.string().min(1).prefault('main'),
+      /** Where each run's git worktree lives (one folder per run). */
+      worktreesDir: z.string().min(1).prefault('.slipway/worktrees'),
     }),
     services: z.array(serviceSchema).min(1, 'list at least one service'),
     environments: z.array(environmentSchema).min(1, 'list at least one environment (dev, staging, production)'),

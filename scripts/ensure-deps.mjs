@@ -12,5 +12,7 @@ const hash = createHash('sha256').update(readFileSync(lock)).digest('hex');
 
 if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) process.exit(0);
 console.log('slipway: installing npm dependencies from package-lock.json ...');
-execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
+// `npm install` (not `npm ci`): it installs the locked tree as well, but does not refuse a lock
+// that lacks other platforms' optional binaries, which registries without them leave out.
+execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
 writeFileSync(stamp, hash);

@@ -9,10 +9,10 @@ const config = (extra: object = {}) =>
 test('an activity without an adapter fails non-retryably, naming what is missing', async () => {
   const activities = createActivities({ config: config(), logger: pino({ level: 'silent' }) });
   const workspace = { branch: 'b', path: '/tmp', specDir: 's' };
-  const err = await activities.writeSpec({ runId: 'r', feature: 'f', workspace, comments: [] }).catch((e: unknown) => e);
+  const err = await activities.writePlan({ runId: 'r', feature: 'f', workspace, services: [] }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ApplicationFailure);
   expect(err).toMatchObject({ type: 'AdapterMissing', nonRetryable: true });
-  expect((err as Error).message).toMatch(/writeSpec: not built yet — the LLM agent runtime \(issue #3\)/);
+  expect((err as Error).message).toMatch(/writePlan: not built yet — the LLM agent runtime \(issue #3\)/);
   await expect(activities.analyzeSlo({ runId: 'r', service: 'messages', environment: 'production', sample: 1 })).rejects.toThrow(/Prometheus analysis/);
   await expect(activities.deployService({ runId: 'r', service: 'messages', environment: 'production', namespace: 'p', workspace })).rejects.toThrow(/Kubernetes/);
 });

@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import type { Workspace } from '../agents';
+
+const STOP_WORDS = new Set(['a', 'an', 'the', 'to', 'of', 'for', 'and', 'or', 'when', 'with', 'in', 'on', 'add', 'new']);
+
+/** The spec-kit short name: a few meaningful words of the feature. */
+export function shortName(feature: string): string {
+  const words = feature.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w && !STOP_WORDS.has(w));
+  return words.slice(0, 4).join('-') || 'feature';
+}
+
+export interface RepoSettings {
+  path: string;
+  baseBranch: string;
+  worktreesDir: string;
+}
+
+async function openRepository(settings: RepoSettings): Promise<SimpleGit> {
+  const root = resolve(settings.path);
+  if (!existsSync(root)) {
+    throw ApplicationFailure.nonRetryable(`repository.path ${root} does not exist`, 'RepositoryNotFound');
+  }
+  const git = simpleGit(root);
+  if (!(await git.checkIsRepo())) {
+    throw ApplicationFailure.nonRetryable(`repository.path ${root} is not a git repository`, 'RepositoryNotFound');
+  }
+  const base = await git.raw(['rev-parse', '--verify', '--quiet', `${settings.baseBranch}^{commit}`]).catch(() => '');
+  if (base.trim() === '') {
+    throw ApplicationFailure.nonRetryable(`repository ${root} has no branch "${settings.baseBranch}" (repository.baseBranch)`, 'RepositoryNotFound');
+  }
+  return git;
+}
+
+/** The next free feature number: above every `specs/NNN-*` on the base branch and every `NNN-*` branch. */
+async function nextNumber(git: SimpleGit, baseBranch: string): Promise<number> {
+  const specs = await git.raw(['ls-tree', '-d', '--name-only', `${baseBranch}:specs`]).catch(() => '');
+  const branches = await git.raw(['for-each-ref', '--format=%(refname:short)', 'refs/heads/']);
+  const numbers = [...specs.split('\n'), ...branches.split('\n')]
+    .map((name) => /^(\d{3})-/.exec(name.trim())?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
+  return Math.max(0, ...numbers) + 1;
+}
+
+/**
+ * The run's worktree on its feature branch NNN-short-name. Idempotent: a retried call
+ * (after a crash) finds the worktree this run already made and returns it.
+ */
+export async function prepareWorkspace(settings: RepoSettings, runId: string, feature: string): Promise<Workspace> {
+  const git = await openRepository(settings);
+  const folder = resolve(settings.worktreesDir, runId.replace(/[^A-Za-z0-9._-]/g, '_'));
+  if (existsSync(join(folder, '.git'))) {
+    const branch = (await simpleGit(folder).revparse(['--abbrev-ref', 'HEAD'])).trim();
+    return { branch, path: folder, specDir: `specs/${branch}` };
+  }
+  await mkdir(resolve(settings.worktreesDir), { recursive: true });
+  const branch = `${String(await nextNumber(git, settings.baseBranch)).padStart(3, '0')}-${shortName(feature)}`;
+  await git.raw(['worktree', 'add', '-b', branch, folder, settings.baseBranch]);
+  await mkdir(join(folder, 'specs', branch), { recursive: true });
+  return { branch, path: folder, specDir: `specs/${branch}` };
+}
+
+/** Commits everything under `paths` in the worktree; returns the commit, or undefined when nothing changed. */
+export async function commitPaths(workspace: Workspace, paths: string[], message: string): Promise<string | undefined> {
+  // Slipway commits as itself, whatever identity the machine has configured.
+  const git = simpleGit(workspace.path, { config: ['user.name=Slipway', 'user.email=slipway@localhost'] });
+  await git.add(paths);
+  const staged = await git.diff(['--cached', '--name-only']);
+  if (staged.trim() === '') return undefined;
+  const result = await git.commit(message);
+  return result.commit || undefined;
+}
+
