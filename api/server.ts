@@ -1,6 +1,6 @@
 import swagger from '@fastify/swagger';
 import type { Client } from '@temporalio/client';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { SlipwayConfig } from '../config/schema';
 import type { Identity, TokenBook } from './auth';
@@ -20,7 +20,7 @@ export interface ServerDeps {
   tokens: TokenBook;
   temporalUiUrl?: string;
   queryTimeoutMs?: number;
-  logger?: FastifyServerOptions['logger'];
+  logger?: FastifyBaseLogger;
 }
 
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json']);
@@ -38,7 +38,7 @@ const STATUS_TEXT: Record<number, string> = {
 
 /** Builds the HTTP API from explicit dependencies (tests use `app.inject`). */
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: deps.logger ?? false, bodyLimit: 1024 * 1024 });
+  const app = Fastify({ ...(deps.logger !== undefined ? { loggerInstance: deps.logger } : { logger: false }), bodyLimit: 1024 * 1024 });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

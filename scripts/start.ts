@@ -34,7 +34,8 @@ async function devTokens(): Promise<{ spec: string; file?: string }> {
 }
 
 function startNode(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, env, stdio: 'inherit' });
+  // Own process group: Ctrl-C reaches only this orchestrator, which stops the three in order.
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, env, stdio: 'inherit', detached: true });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       console.error(`slipway: the ${name} exited (${signal ?? `code ${code}`}); stopping everything`);
@@ -66,6 +67,16 @@ function stopChild(child: ChildProcess, graceMs: number): () => Promise<void> {
   };
 }
 
+async function waitForApi(api: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline && !stopping) {
+    const ok = await fetch(`${api}/healthz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the API did not answer on ${api}/healthz within 2 minutes`);
+}
+
 async function main(): Promise<void> {
   process.once('SIGINT', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
@@ -76,7 +87,7 @@ async function main(): Promise<void> {
   const port = Number(config.temporal.address.split(':').pop());
   const uiPort = Number(process.env.SLIPWAY_TEMPORAL_UI_PORT ?? port + 1000);
   console.log(`slipway: starting the Temporal dev server (runs kept in ${join(stateDir, 'temporal.db')}) ...`);
-  const server = await startDevServer({ binary, port, uiPort, dbFile: join(stateDir, 'temporal.db'), logFile: join(stateDir, 'temporal.log') });
+  const server = await startDevServer({ binary, port, uiPort, dbFile: join(stateDir, 'temporal.db'), logFile: join(stateDir, 'temporal.log'), detached: true });
   stoppers.push(server.stop);
   server.process.on('exit', (code) => {
     if (!stopping) {
@@ -96,6 +107,7 @@ async function main(): Promise<void> {
   stoppers.push(stopChild(startNode('API', 'api/main.ts', env), 10_000));
 
   const api = `http://${config.api.host}:${process.env.SLIPWAY_API_PORT ?? config.api.port}`;
+  await waitForApi(api);
   console.log(`
 slipway is up
   API          ${api}   (OpenAPI: ${api}/openapi.json)

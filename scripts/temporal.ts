@@ -82,6 +82,8 @@ export interface DevServerOptions {
   /** SQLite file; omit for an in-memory server. */
   dbFile?: string;
   logFile: string;
+  /** Start in its own process group, so a terminal's Ctrl-C reaches only whoever started it. */
+  detached?: boolean;
 }
 
 export interface DevServer {
@@ -100,7 +102,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
 
   await mkdir(dirname(options.logFile), { recursive: true });
   const logStream = createWriteStream(options.logFile, { flags: 'a' });
-  const child = spawn(options.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(options.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
   child.stdout?.pipe(logStream);
   child.stderr?.pipe(logStream);
   const address = `127.0.0.1:${options.port}`;

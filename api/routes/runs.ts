@@ -124,7 +124,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
             ...(feature !== undefined ? { feature } : {}),
             ...(runStatus !== undefined ? { status: runStatus } : {}),
             ...(runPhase !== undefined ? { phase: runPhase } : {}),
-            services: info.typedSearchAttributes.get(SlipwayServices) ?? [],
+            services: (info.typedSearchAttributes.get(SlipwayServices) ?? []).filter(Boolean),
             startedAt: info.startTime.toISOString(),
             temporalStatus: info.status.name,
           });
