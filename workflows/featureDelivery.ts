@@ -100,6 +100,8 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
     }
   };
   const milestone = (text: string) => notify(() => notifications.notifyMilestone({ runId, feature: state.feature, text }));
+  /** Notifications sent without holding the run up; settled before the run ends. */
+  const background: Promise<unknown>[] = [];
 
   const enterPhase = (phase: Phase, environment?: string): void => {
     state.phase = phase;
@@ -137,8 +139,9 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
       try {
         outcome = await gates.wait(record);
       } finally {
-        if (record.status !== 'approved' || record.decidedBy !== 'policy') {
-          await notify(() => notifications.notifyGate({ runId, feature: state.feature, gate: { ...record } }));
+        // The decision updates the gate's message in the background: people never wait on Slack.
+        if (record.decidedBy !== 'policy') {
+          background.push(notify(() => notifications.notifyGate({ runId, feature: state.feature, gate: { ...record } })));
         }
       }
       state.status = 'running';
@@ -285,6 +288,7 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
     state.artifacts.push({ phase: 'report', kind: 'report', path: report.path });
     publish();
     await milestone('Run finished: delivered.');
+    await Promise.all(background);
     return state;
   } catch (err) {
     return await CancellationScope.nonCancellable(() => concludeFailure(err));
@@ -309,6 +313,7 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
     event('run', state.status, state.reason);
     publish();
     await milestone(`Run ${state.status}: ${state.reason}`);
+    await Promise.all(background);
     if (cancelled) throw err;
     const type = rootApplicationFailure(err)?.type ?? 'RunFailed';
     throw ApplicationFailure.create({
