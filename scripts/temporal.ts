@@ -84,6 +84,8 @@ export interface DevServerOptions {
   logFile: string;
   /** Start in its own process group, so a terminal's Ctrl-C reaches only whoever started it. */
   detached?: boolean;
+  /** Register Slipway's search attributes with flags (default true). */
+  searchAttributes?: boolean;
 }
 
 export interface DevServer {
@@ -98,7 +100,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-level', 'warn'];
   args.push(...(options.uiPort !== undefined ? ['--ui-port', String(options.uiPort)] : ['--headless']));
   if (options.dbFile !== undefined) args.push('--db-filename', options.dbFile);
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_FLAGS)) args.push('--search-attribute', `${name}=${type}`);
+  if (options.searchAttributes ?? true) {
+    for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_FLAGS)) args.push('--search-attribute', `${name}=${type}`);
+  }
 
   await mkdir(dirname(options.logFile), { recursive: true });
   const logStream = createWriteStream(options.logFile, { flags: 'a' });

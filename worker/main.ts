@@ -1,11 +1,17 @@
+import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { loadConfig } from '../config/load';
 import { configPath, fatal, logger } from '../config/runtime';
 import { buildWorker } from './build';
+import { registerSearchAttributes } from './searchAttributes';
 
 async function main(): Promise<void> {
   const config = await loadConfig(configPath());
+  const operator = await Connection.connect({ address: config.temporal.address });
+  const added = await registerSearchAttributes(operator, config.temporal.namespace);
+  if (added.length > 0) logger.info({ added }, 'registered search attributes');
+  await operator.close();
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await buildWorker({
     connection,
