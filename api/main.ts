@@ -14,9 +14,20 @@ async function main(): Promise<void> {
     config,
     tokens,
     logger,
+    ...(config.slack
+      ? {
+          slack: {
+            ...(process.env[config.slack.signingSecretEnv] ? { signingSecret: process.env[config.slack.signingSecretEnv] } : {}),
+            ...(process.env[config.slack.tokenEnv] ? { botToken: process.env[config.slack.tokenEnv] } : {}),
+          },
+        }
+      : {}),
     ...(process.env.SLIPWAY_TEMPORAL_UI_URL ? { temporalUiUrl: process.env.SLIPWAY_TEMPORAL_UI_URL } : {}),
   });
   const port = process.env.SLIPWAY_API_PORT ? Number(process.env.SLIPWAY_API_PORT) : config.api.port;
+  if (config.slack && !process.env[config.slack.signingSecretEnv]) {
+    logger.warn({ variable: config.slack.signingSecretEnv }, 'slack is configured but its signing secret is unset: /slack/interactions answers 503');
+  }
   await app.listen({ host: config.api.host, port });
 
   const shutdown = async (signal: string) => {

@@ -45,7 +45,7 @@ export const runSummary = z.object({
 
 const gateRecord = z.object({
   name: z.string(),
-  status: z.enum(['pending', 'approved', 'rejected', 'expired']),
+  status: z.enum(['pending', 'approved', 'rejected', 'expired', 'closed']),
   round: z.number(),
   openedAt: z.string(),
   deadlineAt: z.string(),
@@ -55,7 +55,7 @@ const gateRecord = z.object({
   decidedBy: z.string().optional(),
   decidedAt: z.string().optional(),
   comment: z.string().optional(),
-  messageTs: z.string().optional(),
+  message: z.object({ channel: z.string(), ts: z.string() }).optional(),
 });
 
 const usage = z.object({
@@ -84,6 +84,7 @@ export const runStateSchema = z.object({
   environment: z.string().optional(),
   reason: z.string().optional(),
   workspace: z.object({ branch: z.string(), path: z.string(), specDir: z.string() }).optional(),
+  slackThread: z.object({ channel: z.string(), ts: z.string() }).optional(),
   activeRollout: z.object({ workflowId: z.string(), service: z.string(), environment: z.string() }).optional(),
   gates: z.record(z.string(), gateRecord),
   approvals: z.array(

@@ -7,6 +7,7 @@ import type { Identity, TokenBook } from './auth';
 import { fromTemporal } from './errors';
 import { healthRoutes } from './routes/health';
 import { runRoutes } from './routes/runs';
+import { slackRoutes } from './routes/slack';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -20,10 +21,15 @@ export interface ServerDeps {
   tokens: TokenBook;
   temporalUiUrl?: string;
   queryTimeoutMs?: number;
+  /** Slack's signing secret and bot token, read from the environment by main.ts. */
+  slack?: { signingSecret?: string; botToken?: string };
+  /** Clock for Slack signature checks (tests). */
+  now?: () => number;
   logger?: FastifyBaseLogger;
 }
 
-const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json']);
+/** No bearer token: health, the OpenAPI document, and Slack (which signs its requests instead). */
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/slack/interactions']);
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
@@ -95,6 +101,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       config: deps.config,
       queryTimeoutMs: deps.queryTimeoutMs ?? 5_000,
       ...(deps.temporalUiUrl !== undefined ? { temporalUiUrl: deps.temporalUiUrl } : {}),
+    }),
+  );
+  await app.register(
+    slackRoutes({
+      client: deps.client,
+      config: deps.config,
+      ...(deps.slack?.signingSecret ? { signingSecret: deps.slack.signingSecret } : {}),
+      ...(deps.slack?.botToken ? { botToken: deps.slack.botToken } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
     }),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -97,9 +97,12 @@ export const slipwayConfigSchema = z
     prometheus: z.object({ url: z.url() }).optional(),
     slack: z
       .object({
+        /** Channel ID (C…) or name the gate messages go to. */
         channel: z.string().min(1),
         tokenEnv: envVarName.prefault('SLACK_BOT_TOKEN'),
         signingSecretEnv: envVarName.prefault('SLACK_SIGNING_SECRET'),
+        /** Slack Web API base URL; only tests point it elsewhere. */
+        apiUrl: z.url().prefault('https://slack.com/api/'),
       })
       .optional(),
     llm: z
@@ -115,6 +118,8 @@ export const slipwayConfigSchema = z
     temporal: z
       .object({
         address: z.string().min(1).prefault('127.0.0.1:7233'),
+        /** Web UI base URL, used for links in notifications (npm start sets it). */
+        uiUrl: z.url().optional(),
         namespace: z.string().min(1).prefault('default'),
         taskQueue: z.string().min(1).prefault('slipway'),
       })

@@ -19,7 +19,7 @@ import { cancelRequestSignal, decideSignal, decideUpdate, statusQuery, type Canc
 import { Saga } from './saga';
 import { SlipwayPhase, SlipwayServices, SlipwayStatus } from './search-attributes';
 import { pushCompensation, ROLLOUT_FAILED, serviceRollout, type RolloutReport } from './serviceRollout';
-import { addUsage, emptyUsage, TERMINAL_STATUSES, type Phase, type RunState, type TokenUsage } from './state';
+import { addUsage, emptyUsage, TERMINAL_STATUSES, type Phase, type RunState, type SlackMessageRef, type TokenUsage } from './state';
 
 export interface FeatureDeliveryInputV1 {
   feature: string;
@@ -91,15 +91,19 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
   });
 
   /** Best effort: a notification that cannot be delivered is noted, never fatal. */
-  const notify = async (send: () => Promise<{ delivered: boolean; ts?: string }>): Promise<string | undefined> => {
+  const notify = async (send: () => Promise<{ delivered: boolean; message?: SlackMessageRef }>): Promise<SlackMessageRef | undefined> => {
     try {
-      return (await send()).ts;
+      const message = (await send()).message;
+      // The run's first message becomes the thread its milestones reply in.
+      if (message !== undefined && state.slackThread === undefined) state.slackThread = message;
+      return message;
     } catch (err) {
       event(state.phase, 'notification failed', failureReason(err));
       return undefined;
     }
   };
-  const milestone = (text: string) => notify(() => notifications.notifyMilestone({ runId, feature: state.feature, text }));
+  const milestone = (text: string) =>
+    notify(() => notifications.notifyMilestone({ runId, feature: state.feature, text, ...(state.slackThread ? { thread: state.slackThread } : {}) }));
   /** Notifications sent without holding the run up; settled before the run ends. */
   const background: Promise<unknown>[] = [];
 
@@ -132,15 +136,16 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
         state.status = 'awaiting-approval';
         event(state.phase, `gate ${gate.name} opened`, `round ${record.round}`);
         publish();
-        const ts = await notify(() => notifications.notifyGate({ runId, feature: state.feature, gate: { ...record } }));
-        if (ts !== undefined) record.messageTs = ts;
+        const message = await notify(() => notifications.notifyGate({ runId, feature: state.feature, gate: { ...record } }));
+        if (message !== undefined) record.message = message;
       }
       let outcome;
       try {
         outcome = await gates.wait(record);
       } finally {
         // The decision updates the gate's message in the background: people never wait on Slack.
-        if (record.decidedBy !== 'policy') {
+        // A gate still pending here means the run is ending; concludeFailure closes it.
+        if (record.decidedBy !== 'policy' && record.status !== 'pending') {
           background.push(notify(() => notifications.notifyGate({ runId, feature: state.feature, gate: { ...record } })));
         }
       }
@@ -300,6 +305,9 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
       ? `cancelled by ${cancelRequest?.by ?? 'a Temporal cancel request'}${cancelRequest?.reason ? `: ${cancelRequest.reason}` : ''}`
       : failureReason(err);
     log.warn('run failed', { runId, reason: state.reason });
+    for (const gate of gates.closePending(state.reason, new Date())) {
+      background.push(notify(() => notifications.notifyGate({ runId, feature: state.feature, gate: { ...gate } })));
+    }
     if (saga.size > 0) {
       event('run', 'rolling back', state.reason);
       await milestone(`Rolling back: ${state.reason}`);

@@ -45,6 +45,12 @@ export class Gates {
         DecisionRejection.UnknownGate,
       );
     }
+    if (decision.round !== undefined && decision.round !== gate.round) {
+      throw ApplicationFailure.nonRetryable(
+        `round ${decision.round} of gate "${gate.name}" was already decided (${gate.status === 'pending' ? `round ${gate.round} is open now` : `it is now ${gate.status}`})`,
+        DecisionRejection.GateNotPending,
+      );
+    }
     if (gate.status !== 'pending') {
       const who = gate.decidedBy !== undefined ? ` by ${gate.decidedBy} at ${gate.decidedAt}` : '';
       throw ApplicationFailure.nonRetryable(
@@ -136,6 +142,19 @@ export class Gates {
     }
     if (record.status === 'approved') return { approved: true, record };
     return { approved: false, record, comment: record.comment ?? '' };
+  }
+
+  /** Closes every gate still waiting when the run ends, so no one is asked to decide a dead run. */
+  closePending(reason: string, now: Date): GateRecord[] {
+    const closed = Object.values(this.state.gates).filter((g) => g.status === 'pending');
+    for (const gate of closed) {
+      gate.status = 'closed';
+      gate.decidedAt = now.toISOString();
+      gate.comment = reason;
+      this.audit({ gate: gate.name, round: gate.round, decision: 'close', by: 'run', at: gate.decidedAt, comment: reason, via: 'run' });
+    }
+    if (closed.length > 0) this.onChange();
+    return closed;
   }
 
   private audit(entry: AuditRecord): void {

@@ -12,6 +12,8 @@ export interface DecisionV1 {
   approver: string;
   comment?: string;
   via?: 'api' | 'slack' | 'temporal';
+  /** The round the decider saw (a Slack button carries it); a decision for an older round is refused. */
+  round?: number;
 }
 
 export interface CancelRequestV1 {

@@ -16,17 +16,18 @@ export type Phase = (typeof PHASES)[number];
 export type RunStatus = 'running' | 'awaiting-approval' | 'succeeded' | 'failed' | 'rolled-back' | 'cancelled';
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
 
-export type GateStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+/** `closed`: the run ended (failed, cancelled) while the gate still waited. */
+export type GateStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'closed';
 
 /** One decision on one gate: the audit trail of who let the run through. */
 export interface AuditRecord {
   gate: string;
   round: number;
-  decision: 'approve' | 'reject' | 'auto-approve' | 'expire';
+  decision: 'approve' | 'reject' | 'auto-approve' | 'expire' | 'close';
   by: string;
   at: string;
   comment?: string;
-  via: 'api' | 'slack' | 'temporal' | 'policy' | 'timer';
+  via: 'api' | 'slack' | 'temporal' | 'policy' | 'timer' | 'run';
 }
 
 export interface GateRecord {
@@ -46,7 +47,12 @@ export interface GateRecord {
   decidedAt?: string;
   comment?: string;
   /** Slack message of this gate, so later updates replace it instead of posting anew. */
-  messageTs?: string;
+  message?: SlackMessageRef;
+}
+
+export interface SlackMessageRef {
+  channel: string;
+  ts: string;
 }
 
 export interface Artifact {
@@ -97,6 +103,8 @@ export interface RunState {
   /** Why the run failed, rolled back or was cancelled. */
   reason?: string;
   workspace?: { branch: string; path: string; specDir: string };
+  /** The run's first Slack message; milestones are posted as replies in its thread. */
+  slackThread?: SlackMessageRef;
   /** The serviceRollout child running now, whose own progress query shows live soak samples. */
   activeRollout?: { workflowId: string; service: string; environment: string };
   gates: Record<string, GateRecord>;

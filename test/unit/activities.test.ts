@@ -17,10 +17,10 @@ test('an activity without an adapter fails non-retryably, naming what is missing
   await expect(activities.deployService({ runId: 'r', service: 'messages', environment: 'production', namespace: 'p', workspace })).rejects.toThrow(/Kubernetes/);
 });
 
-test('notifications without a slack section are not delivered, and say why; with one they need the Slack adapter', async () => {
+test('notifications without a slack section are not delivered, and say why; with one they need the bot token', async () => {
   const gate = { name: 'spec', status: 'pending' as const, round: 1, openedAt: '', deadlineAt: '', summary: '', approvers: [], fourEyes: false };
   const without = createActivities({ config: config(), logger: pino({ level: 'silent' }) });
   await expect(without.notifyGate({ runId: 'r', feature: 'f', gate })).resolves.toEqual({ delivered: false, reason: 'slack is not configured' });
-  const withSlack = createActivities({ config: config({ slack: { channel: '#deploys' } }), logger: pino({ level: 'silent' }) });
-  await expect(withSlack.notifyMilestone({ runId: 'r', feature: 'f', text: 't' })).rejects.toMatchObject({ type: 'AdapterMissing' });
+  const withSlack = createActivities({ config: config({ slack: { channel: '#deploys', tokenEnv: 'SLIPWAY_UNSET_TOKEN_FOR_TEST' } }), logger: pino({ level: 'silent' }) });
+  await expect(withSlack.notifyMilestone({ runId: 'r', feature: 'f', text: 't' })).rejects.toMatchObject({ type: 'SlackNotConfigured', nonRetryable: true });
 });
