@@ -66,12 +66,28 @@ const usage = z.object({
   costUsd: z.number(),
 });
 
+const checkResult = z.object({
+  name: z.string(),
+  query: z.string(),
+  value: z.number().optional(),
+  threshold: z.number(),
+  failWhen: z.enum(['above', 'below']),
+  status: z.enum(['pass', 'fail', 'no-data', 'error']),
+  noData: z.enum(['pass', 'fail', 'inconclusive']),
+  detail: z.string(),
+});
+
 const soakSample = z.object({
   service: z.string(),
   environment: z.string(),
   at: z.string(),
+  sample: z.number().optional(),
   verdict: z.enum(['pass', 'fail', 'inconclusive']),
   detail: z.string(),
+  error: z.string().optional(),
+  requests: z.number().optional(),
+  checks: z.array(checkResult).optional(),
+  decision: z.enum(['continue', 'fail', 'inconclusive']).optional(),
 });
 
 export const runStateSchema = z.object({

@@ -25,6 +25,13 @@ export interface EnvironmentRule {
   gate: GateRule;
 }
 
+export interface AnalysisRule {
+  /** Samples in a row that must fail (or lack data) before the soak ends. */
+  consecutiveFailures: number;
+  /** Samples in a row without an answer from Prometheus before the soak fails for it. */
+  unreachableLimit: number;
+}
+
 export interface ServiceRule {
   name: string;
   hasDatabase: boolean;
@@ -41,6 +48,9 @@ export interface RunPolicy {
   services: ServiceRule[];
   /** In delivery order; the last one is production. */
   environments: EnvironmentRule[];
+  analysis: AnalysisRule;
+  /** The optional post-deploy watch after production. */
+  watch?: SoakRule;
 }
 
 export function toRunPolicy(config: SlipwayConfig): RunPolicy {
@@ -67,5 +77,7 @@ export function toRunPolicy(config: SlipwayConfig): RunPolicy {
       ...(e.soak !== undefined ? { soak: { durationMs: e.soak.duration, intervalMs: e.soak.interval } } : {}),
       gate: gate(e.gate),
     })),
+    analysis: { consecutiveFailures: config.analysis.consecutiveFailures, unreachableLimit: config.analysis.unreachableLimit },
+    ...(config.analysis.watch ? { watch: { durationMs: config.analysis.watch.duration, intervalMs: config.analysis.watch.interval } } : {}),
   };
 }

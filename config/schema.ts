@@ -28,9 +28,33 @@ export const gatePolicySchema = z.object({
   deadline: durationSchema.prefault('72h'),
 });
 
+/** What to do with a check that has no data (no traffic, no series). */
+export const noDataPolicySchema = z.enum(['pass', 'fail', 'inconclusive']);
+
+/** A PromQL range such as 1m or 30s, as it appears inside a query. */
+const promDuration = z.string().regex(/^[0-9]+(ms|s|m|h|d)$/, 'use a PromQL duration such as 30s, 1m or 5m');
+
+export const sloCheckSchema = z.object({
+  name: identifier,
+  /**
+   * PromQL with placeholders: {{selector}} (the service's label matchers), {{window}},
+   * {{service}}, {{environment}}.
+   */
+  query: z.string().min(1),
+  threshold: z.number(),
+  failWhen: z.enum(['above', 'below']).prefault('above'),
+  noData: noDataPolicySchema.optional(),
+});
+
 const sloSchema = z.object({
   errorRatio: z.number().min(0).max(1).prefault(0.05),
   p99Seconds: z.number().positive().prefault(1),
+  /** Label matchers that pick the service's series; {{service}} and {{environment}} are filled in. */
+  selector: z.string().min(1).prefault('job="{{service}}"'),
+  /** gRPC methods the feature adds; each gets its own alert rules. */
+  methods: z.array(z.string().min(1)).prefault([]),
+  /** Extra checks besides the error-ratio and P99 defaults. */
+  checks: z.array(sloCheckSchema).prefault([]),
 });
 
 export const serviceSchema = z.object({
@@ -94,7 +118,33 @@ export const slipwayConfigSchema = z
         manifestReview: { required: true, approvers: [], deadline: '72h' },
       }),
     approvers: z.array(approverSchema).prefault([]),
-    prometheus: z.object({ url: z.url() }).optional(),
+    prometheus: z
+      .object({
+        url: z.url(),
+        queryTimeout: durationSchema.prefault('10s'),
+      })
+      .optional(),
+    /** How soak samples become a verdict. */
+    analysis: z
+      .object({
+        /** Rate window used by the default queries. */
+        window: promDuration.prefault('1m'),
+        /** A check must fail this many samples in a row before the soak fails. */
+        consecutiveFailures: z.number().int().min(1).prefault(2),
+        /** Below this many requests in the window a check cannot pass: it has no data. */
+        minRequests: z.number().int().min(0).prefault(20),
+        noData: noDataPolicySchema.prefault('inconclusive'),
+        /** Samples in a row with Prometheus unreachable before the soak fails for it. */
+        unreachableLimit: z.number().int().min(1).prefault(3),
+        /** The optional post-deploy watch: the same analysis, less often, after production. */
+        watch: z
+          .object({
+            duration: durationSchema.prefault('24h'),
+            interval: durationSchema.prefault('5m'),
+          })
+          .optional(),
+      })
+      .prefault({}),
     slack: z
       .object({
         /** Channel ID (C…) or name the gate messages go to. */

@@ -255,7 +255,7 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
         event('deploy', `rollout of ${service.name} to ${environment.name} started`);
         let report: RolloutReport;
         try {
-          report = await executeChild(serviceRollout, { workflowId, args: [{ runId, service, environment, workspace }] });
+          report = await executeChild(serviceRollout, { workflowId, args: [{ runId, service, environment, workspace, analysis: policy.analysis }] });
         } catch (err) {
           const failed = rolloutReportOf(err);
           if (failed !== undefined) {
@@ -268,6 +268,15 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
         }
         report.changes.forEach((change) => pushCompensation(saga, { runId, service: service.name, environment }, change));
         state.verdicts.push(...report.samples);
+        if (report.inconclusive !== undefined) {
+          // No data to decide on: a person looks at the evidence; a rejection rolls back.
+          event('deploy', `soak of ${service.name} in ${environment.name} inconclusive`, report.inconclusive);
+          await gated({ name: `soak-${environment.name}-${service.name}`, rule: { ...environment.gate, required: true }, fourEyes: production, revisable: false }, async () => ({
+            result: undefined,
+            summary: `The soak of ${service.name} in ${environment.name} could not decide: ${report.inconclusive}. Approve to keep the deployment, reject to roll back.`,
+          }));
+          continue;
+        }
         event('deploy', `rollout of ${service.name} to ${environment.name} finished`, report.samples.length > 0 ? `soak passed after ${report.samples.length} samples` : undefined);
         if (production && environment.soak !== undefined) await milestone(`${service.name}: production soak passed.`);
       }

@@ -1,16 +1,18 @@
 import { ApplicationFailure, defineQuery, isCancellation, setHandler, sleep } from '@temporalio/workflow';
-import type { EnvironmentRule, ServiceRule } from '../config/policy';
+import type { AnalysisRule, EnvironmentRule, ServiceRule } from '../config/policy';
 import type { Deployment, Workspace } from '../activities';
 import { kubernetes, migrations, prometheus } from './activities';
 import { failureReason } from './failures';
 import { Saga } from './saga';
 import type { CompensationRecord, SoakSample } from './state';
+import { SoakJudge } from './verdict';
 
 export interface RolloutInputV1 {
   runId: string;
   service: ServiceRule;
   environment: EnvironmentRule;
   workspace: Workspace;
+  analysis: AnalysisRule;
 }
 
 /** A change this rollout made to the world, and so something the saga may have to undo. */
@@ -25,6 +27,8 @@ export interface RolloutReport {
   samples: SoakSample[];
   /** Set when the rollout failed; its own changes were already compensated. */
   reason?: string;
+  /** Set when the soak ended without data to decide on: a person must look. Nothing was undone. */
+  inconclusive?: string;
   compensations?: CompensationRecord[];
 }
 
@@ -97,12 +101,13 @@ export async function serviceRollout(input: RolloutInputV1): Promise<RolloutRepo
       });
       record({ kind: 'deployment', deployment });
     }
+    let inconclusive: string | undefined;
     if (environment.soak !== undefined) {
       progress.step = 'soak';
-      await soak(input, environment.soak, progress);
+      inconclusive = await soak(input, environment.soak, progress);
     }
     progress.step = 'done';
-    return { service: service.name, environment: environment.name, changes, samples: progress.samples };
+    return { service: service.name, environment: environment.name, changes, samples: progress.samples, ...(inconclusive ? { inconclusive } : {}) };
   } catch (err) {
     progress.step = 'rolling-back';
     await saga.compensate();
@@ -121,10 +126,12 @@ export async function serviceRollout(input: RolloutInputV1): Promise<RolloutRepo
 
 /**
  * Samples the service's SLOs at fixed offsets from the soak's start (0, interval, 2×interval …
- * up to its duration), so a slow query never stretches the schedule; the first failing verdict ends it early.
+ * up to its duration), so a slow query never stretches the schedule. A failing decision ends
+ * it early and throws; an inconclusive one (no data) ends it early and is returned.
  */
-async function soak(input: RolloutInputV1, rule: { durationMs: number; intervalMs: number }, progress: RolloutProgress): Promise<void> {
+async function soak(input: RolloutInputV1, rule: { durationMs: number; intervalMs: number }, progress: RolloutProgress): Promise<string | undefined> {
   const startedAt = Date.now();
+  const judge = new SoakJudge(input.analysis);
   progress.soakEndsAt = new Date(startedAt + rule.durationMs).toISOString();
   const lastSample = Math.floor(rule.durationMs / rule.intervalMs) + 1;
   for (let sample = 1; sample <= lastSample; sample++) {
@@ -136,9 +143,12 @@ async function soak(input: RolloutInputV1, rule: { durationMs: number; intervalM
       environment: input.environment.name,
       sample,
     });
-    progress.samples.push(result);
-    if (result.verdict === 'fail') {
-      throw ApplicationFailure.nonRetryable(`soak failed at sample ${sample}: ${result.detail}`, 'SoakFailed');
+    const judgement = judge.judge(result);
+    progress.samples.push({ ...result, decision: judgement.decision });
+    if (judgement.decision === 'fail') {
+      throw ApplicationFailure.nonRetryable(`soak failed at sample ${sample}: ${judgement.reason}`, 'SoakFailed');
     }
+    if (judgement.decision === 'inconclusive') return `soak inconclusive at sample ${sample}: ${judgement.reason}`;
   }
+  return undefined;
 }

@@ -69,14 +69,39 @@ export interface TimelineEvent {
   detail?: string;
 }
 
+export type CheckStatus = 'pass' | 'fail' | 'no-data' | 'error';
+
+/** One SLO check in one sample: the evidence behind a verdict. */
+export interface CheckResult {
+  name: string;
+  /** The PromQL as sent, placeholders filled in. */
+  query: string;
+  value?: number;
+  threshold: number;
+  failWhen: 'above' | 'below';
+  status: CheckStatus;
+  noData: 'pass' | 'fail' | 'inconclusive';
+  detail: string;
+}
+
 /** One analysis sample taken during a soak. */
 export interface SoakSample {
   service: string;
   environment: string;
   at: string;
+  sample?: number;
+  /** This sample alone: fail if a check failed; inconclusive for no data under that policy. */
   verdict: 'pass' | 'fail' | 'inconclusive';
   detail: string;
+  /** Set when Prometheus could not answer (unreachable, or the query was refused). */
+  error?: string;
+  requests?: number;
+  checks?: CheckResult[];
+  /** What the soak decided after this sample. */
+  decision?: SoakDecision;
 }
+
+export type SoakDecision = 'continue' | 'fail' | 'inconclusive';
 
 export interface CompensationRecord {
   name: string;

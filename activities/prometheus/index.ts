@@ -1,12 +1,63 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Logger } from 'pino';
 import type { SlipwayConfig } from '../../config/schema';
-import type { SoakSample } from '../../workflows/state';
-import { adapterMissing } from '../missing';
+import type { CheckResult, SoakSample } from '../../workflows/state';
+import { checksFor, requestQuery, selectorFor } from './checks';
+import { PrometheusQueryError, PrometheusUnreachable, queryInstant } from './query';
 
-export function createPrometheusActivities(_deps: { config: SlipwayConfig }) {
+/** The sample's own verdict: any failing check fails it; no data follows each check's policy. */
+export function sampleVerdict(checks: CheckResult[]): SoakSample['verdict'] {
+  const effective = checks.map((c) => (c.status === 'no-data' ? c.noData : c.status));
+  if (effective.includes('fail')) return 'fail';
+  if (effective.includes('inconclusive')) return 'inconclusive';
+  return 'pass';
+}
+
+const format = (value: number) => (Math.abs(value) < 10 ? value.toPrecision(3) : value.toFixed(1));
+
+export function createPrometheusActivities(deps: { config: SlipwayConfig; logger: Logger }) {
+  const { config } = deps;
   return {
-    /** One sample of the service's SLO checks in one environment. */
-    async analyzeSlo(_input: { runId: string; service: string; environment: string; sample: number }): Promise<SoakSample> {
-      adapterMissing('analyzeSlo', 'Prometheus analysis (issue #6) is required, so no soak can pass');
+    /**
+     * One sample of the service's SLO checks in one environment, with the evidence: each check's
+     * query, value, threshold and status. Prometheus not answering is reported in `error`
+     * (the workflow counts those against its limit), never as a pass.
+     */
+    async analyzeSlo(input: { runId: string; service: string; environment: string; sample: number }): Promise<SoakSample> {
+      const prometheus = config.prometheus;
+      if (prometheus === undefined) {
+        throw ApplicationFailure.nonRetryable('no prometheus section in config: a soak cannot be judged without it', 'PrometheusNotConfigured');
+      }
+      const service = config.services.find((s) => s.name === input.service);
+      if (service === undefined) throw ApplicationFailure.nonRetryable(`service ${input.service} is not in the config`, 'UnknownService');
+      const at = new Date().toISOString();
+      const base = { service: input.service, environment: input.environment, at, sample: input.sample };
+      const definitions = checksFor(config, service, input.environment);
+      const countQuery = requestQuery(selectorFor(service, input.environment), config.analysis.window);
+      try {
+        const requests = (await queryInstant(prometheus.url, countQuery, prometheus.queryTimeout)) ?? 0;
+        const enough = requests >= config.analysis.minRequests;
+        const checks: CheckResult[] = [];
+        for (const check of definitions) {
+          const value = enough ? await queryInstant(prometheus.url, check.query, prometheus.queryTimeout) : undefined;
+          const common = { name: check.name, query: check.query, threshold: check.threshold, failWhen: check.failWhen, noData: check.noData };
+          if (value === undefined) {
+            const why = enough ? 'no data' : `only ${Math.round(requests)} requests in ${config.analysis.window} (minimum ${config.analysis.minRequests})`;
+            checks.push({ ...common, status: 'no-data', detail: `${check.name}: ${why} (treated as ${check.noData})` });
+            continue;
+          }
+          const failed = check.failWhen === 'above' ? value > check.threshold : value < check.threshold;
+          const sign = failed ? (check.failWhen === 'above' ? '>' : '<') : check.failWhen === 'above' ? '<=' : '>=';
+          checks.push({ ...common, value, status: failed ? 'fail' : 'pass', detail: `${check.name} ${format(value)} ${sign} ${format(check.threshold)}` });
+        }
+        const verdict = sampleVerdict(checks);
+        const shown = checks.filter((c) => (verdict === 'pass' ? true : c.status !== 'pass'));
+        return { ...base, verdict, requests, checks, detail: shown.map((c) => c.detail).join('; ') };
+      } catch (err) {
+        if (!(err instanceof PrometheusUnreachable || err instanceof PrometheusQueryError)) throw err;
+        deps.logger.warn({ runId: input.runId, service: input.service, error: err.message }, 'prometheus sample failed');
+        return { ...base, verdict: 'inconclusive', error: err.message, detail: err.message };
+      }
     },
   };
 }

@@ -186,7 +186,7 @@ test('a failing production soak rolls back everything in reverse, each compensat
   const { activities, calls } = activityDoubles({
     analyzeSlo: async (i) => {
       productionSamples++;
-      const fail = i.service === 'notifications' && i.sample === 2;
+      const fail = i.service === 'notifications' && i.sample >= 2;
       return { service: i.service, environment: i.environment, at: new Date().toISOString(), verdict: fail ? 'fail' : 'pass', detail: fail ? 'error ratio 12% > 5%' : 'ok' };
     },
   });
@@ -194,16 +194,18 @@ test('a failing production soak rolls back everything in reverse, each compensat
     const handle = await start(taskQueue, input());
     const failure = await failureOf(handle);
     expect(failure.type).toBe('RolledBack');
-    expect(failure.message).toMatch(/notifications in production: soak failed at sample 2: error ratio 12% > 5%/);
+    // Two failing samples in a row (the default) end the soak: samples 2 and 3.
+    expect(failure.message).toMatch(/notifications in production: soak failed at sample 3: 2 failing samples in a row: error ratio 12% > 5%/);
     const state = await stateOf(handle);
     expect(state.status).toBe('rolled-back');
     expect(state.reason).toMatch(/soak failed/);
     // Evidence: the failing sample is in the run state.
-    expect(state.verdicts.at(-1)).toMatchObject({ service: 'notifications', verdict: 'fail', detail: 'error ratio 12% > 5%' });
+    expect(state.verdicts.at(-1)).toMatchObject({ service: 'notifications', verdict: 'fail', detail: 'error ratio 12% > 5%', decision: 'fail' });
+    expect(state.verdicts.at(-2)).toMatchObject({ service: 'notifications', verdict: 'fail', decision: 'continue' });
     expect(state.compensations.every((c) => c.status === 'done')).toBe(true);
     expect((await handle.describe()).typedSearchAttributes.get(SlipwayStatus)).toBe('rolled-back');
   });
-  expect(productionSamples).toBe(4 + 2);
+  expect(productionSamples).toBe(4 + 3);
   const compensations = calls
     .filter((c) => c.name === 'rollbackService' || c.name === 'revertMigrations')
     .map((c) => `${c.name} ${(c.input as { service: string }).service}@${(c.input as { environment: string }).environment}`);
@@ -272,4 +274,29 @@ test('cancelling a run during the production gate rolls back what it deployed', 
   });
   expect(names(calls).filter((n) => n === 'rollbackService')).toHaveLength(4);
   expect(names(calls).filter((n) => n === 'revertMigrations')).toHaveLength(2);
+});
+
+test('a soak without data asks a person: approval keeps the deployment, rejection rolls it back', async () => {
+  const noData: Partial<Activities> = {
+    analyzeSlo: async (i) => ({ service: i.service, environment: i.environment, at: new Date().toISOString(), verdict: 'inconclusive', detail: 'error-ratio: no data (treated as inconclusive)' }),
+  };
+  for (const decision of ['approve', 'reject'] as const) {
+    const { activities, calls } = activityDoubles(noData);
+    await runWith(activities, async (taskQueue) => {
+      const handle = await start(taskQueue, input(testPolicy(), { services: ['messages'] }));
+      const state = await pendingGate(handle, 'soak-production-messages');
+      expect(state.gates['soak-production-messages']?.summary).toMatch(/could not decide: soak inconclusive at sample 2: no data for 2 samples in a row/);
+      expect(state.gates['soak-production-messages']?.fourEyes).toBe(true);
+      await handle.executeUpdate(decideUpdate, {
+        args: [{ gate: 'soak-production-messages', decision, approver: 'lead', ...(decision === 'reject' ? { comment: 'no traffic, no trust' } : {}) }],
+      });
+      if (decision === 'approve') {
+        expect((await handle.result()).status).toBe('succeeded');
+      } else {
+        expect((await failureOf(handle)).type).toBe('RolledBack');
+        expect((await stateOf(handle)).reason).toBe('gate "soak-production-messages" rejected by lead: no traffic, no trust');
+      }
+    });
+    expect(names(calls).filter((n) => n === 'rollbackService')).toHaveLength(decision === 'approve' ? 0 : 3);
+  }
 });

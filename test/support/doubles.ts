@@ -79,7 +79,9 @@ export const failingVerdict = (detail = 'error ratio 12% > 5%'): Partial<Activit
 export const nonRetryable = (message: string, type = 'TestFailure') => ApplicationFailure.nonRetryable(message, type);
 
 /** A policy with every gate auto-approved, two services, three environments and a short production soak. */
-export function testPolicy(overrides: { gates?: Partial<Record<string, boolean>>; soakMs?: number; intervalMs?: number; deadlineMs?: number; productionApprovers?: string[] } = {}): RunPolicy {
+export function testPolicy(
+  overrides: { gates?: Partial<Record<string, boolean>>; soakMs?: number; intervalMs?: number; deadlineMs?: number; productionApprovers?: string[]; consecutiveFailures?: number } = {},
+): RunPolicy {
   const gate = (required: boolean | undefined, approvers: string[] = []) => ({ required: required ?? false, approvers, deadlineMs: overrides.deadlineMs ?? 60_000 });
   return {
     gates: {
@@ -101,5 +103,6 @@ export function testPolicy(overrides: { gates?: Partial<Record<string, boolean>>
         gate: gate(overrides.gates?.production, overrides.productionApprovers),
       },
     ],
+    analysis: { consecutiveFailures: overrides.consecutiveFailures ?? 2, unreachableLimit: 3 },
   };
 }

@@ -2,13 +2,18 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { ensurePrometheus } from '../../scripts/prometheus';
 import { ensureTemporalCli, freePort, startDevServer, type DevServer } from '../../scripts/temporal';
 import { WORKFLOWS_PATH } from '../../worker/build';
 
 /** One real Temporal dev server (in memory) and one workflow bundle for the whole test run. */
 export default async function globalSetup(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'slipway-test-'));
-  const binary = await ensureTemporalCli((line) => process.stderr.write(`${line}\n`));
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const binary = await ensureTemporalCli(progress);
+  const prometheus = await ensurePrometheus(progress);
+  process.env.SLIPWAY_TEST_PROMETHEUS = prometheus.prometheus;
+  process.env.SLIPWAY_TEST_PROMTOOL = prometheus.promtool;
   const [server, bundle] = await Promise.all([
     freePort().then((port) => startDevServer({ binary, port, logFile: join(dir, 'temporal.log') })),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),

@@ -1,0 +1,120 @@
+/**
+ * Prometheus and promtool, installed by the project itself: reused from PATH when both are
+ * there, else Debian's `prometheus` package is downloaded with apt-get and unpacked (not
+ * installed: no service is started) into the per-user cache, keyed by its version.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { cacheDir, freePort } from './temporal';
+
+const run = promisify(execFile);
+
+export interface PrometheusTools {
+  prometheus: string;
+  promtool: string;
+}
+
+async function works(binary: string): Promise<boolean> {
+  return run(binary, ['--version'], { timeout: 10_000 }).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function ensurePrometheus(log: (line: string) => void = console.log): Promise<PrometheusTools> {
+  if ((await works('prometheus')) && (await works('promtool'))) return { prometheus: 'prometheus', promtool: 'promtool' };
+  const tools = join(cacheDir(), 'tools');
+  const cached = (await readdir(tools).catch(() => [] as string[])).filter((d) => d.startsWith('prometheus-')).sort().reverse();
+  for (const dir of cached) {
+    const found = { prometheus: join(tools, dir, 'usr/bin/prometheus'), promtool: join(tools, dir, 'usr/bin/promtool') };
+    if ((await works(found.prometheus)) && (await works(found.promtool))) return found;
+  }
+
+  log(`slipway: fetching Debian's prometheus package into ${tools} (once) ...`);
+  const scratch = await mkdtemp(join(tmpdir(), 'slipway-prometheus-'));
+  try {
+    const download = () => run('apt-get', ['download', 'prometheus'], { cwd: scratch, maxBuffer: 16 * 1024 * 1024 });
+    try {
+      await download();
+    } catch {
+      // A machine that never ran `apt-get update` has no package lists yet.
+      await run('apt-get', ['update', '-qq'], { maxBuffer: 16 * 1024 * 1024 });
+      await download();
+    }
+    const deb = (await readdir(scratch)).find((f) => f.endsWith('.deb'));
+    if (deb === undefined) throw new Error('apt-get download prometheus produced no .deb');
+    const version = deb.replace(/^prometheus_/, '').replace(/_[^_]+\.deb$/, '').replace(/[^A-Za-z0-9.+-]/g, '_');
+    const unpacked = join(scratch, 'root');
+    await run('dpkg-deb', ['-x', join(scratch, deb), unpacked]);
+    await mkdir(tools, { recursive: true });
+    const target = join(tools, `prometheus-${version}`);
+    await rm(target, { recursive: true, force: true });
+    await rename(unpacked, target);
+    return { prometheus: join(target, 'usr/bin/prometheus'), promtool: join(target, 'usr/bin/promtool') };
+  } catch (err) {
+    throw new Error(
+      `could not install Prometheus from Debian's package (${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}); install the prometheus package or put prometheus and promtool on PATH`,
+    );
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export interface RunningPrometheus {
+  url: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** A throwaway Prometheus on a free loopback port that scrapes the given targets every second. */
+export async function startPrometheus(binary: string, targets: { job: string; address: string }[], dir?: string): Promise<RunningPrometheus> {
+  const home = dir ?? (await mkdtemp(join(tmpdir(), 'slipway-prom-')));
+  const port = await freePort();
+  const config = {
+    global: { scrape_interval: '1s', evaluation_interval: '1s' },
+    scrape_configs: targets.map((t) => ({ job_name: t.job, static_configs: [{ targets: [t.address] }] })),
+  };
+  await writeFile(join(home, 'prometheus.yml'), stringify(config));
+  const logStream = createWriteStream(join(home, 'prometheus.log'), { flags: 'a' });
+  const child = spawn(
+    binary,
+    [`--config.file=${join(home, 'prometheus.yml')}`, `--storage.tsdb.path=${join(home, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout?.pipe(logStream);
+  child.stderr?.pipe(logStream);
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await gone;
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`prometheus exited with code ${child.exitCode}; see ${join(home, 'prometheus.log')}`);
+    const ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    if (ready) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`prometheus on ${url} was not ready within 30 s; see ${join(home, 'prometheus.log')}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { url, process: child, stop };
+}
+
+if (require.main === module) {
+  ensurePrometheus()
+    .then((tools) => console.log(`${tools.prometheus}\n${tools.promtool}`))
+    .catch((err: Error) => {
+      console.error(`slipway: ${err.message}`);
+      process.exit(1);
+    });
+}
+
