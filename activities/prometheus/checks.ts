@@ -26,10 +26,10 @@ export function requestQuery(selector: string, window: string): string {
  * The service's checks: the error ratio and P99 defaults from its `slo`, then its own.
  * `method`, when given, narrows every default query to that gRPC method (used for alert rules).
  */
-export function checksFor(config: SlipwayConfig, service: ServiceConfig, environment: string, method?: string): CheckDefinition[] {
+export function checksFor(config: SlipwayConfig, service: ServiceConfig, environment: string, options: { method?: string; window?: string } = {}): CheckDefinition[] {
   const base = selectorFor(service, environment);
-  const selector = method ? `${base},grpc_method="${method}"` : base;
-  const window = config.analysis.window;
+  const selector = options.method ? `${base},grpc_method="${options.method}"` : base;
+  const window = options.window ?? config.analysis.window;
   const noData = config.analysis.noData;
   const defaults: CheckDefinition[] = [
     {

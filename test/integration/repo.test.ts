@@ -1,27 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createActivities } from '../../activities';
 import { parseConfig } from '../../config/load';
-
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@localhost', ...args], { cwd, encoding: 'utf8' }).trim();
-
-/** A real repository on `main` with one spec already delivered (001). */
-async function fixtureRepo(): Promise<{ repo: string; worktrees: string }> {
-  const root = await mkdtemp(join(tmpdir(), 'slipway-repo-'));
-  const repo = join(root, 'repo');
-  await mkdir(join(repo, 'specs', '001-existing-feature'), { recursive: true });
-  await writeFile(join(repo, 'specs', '001-existing-feature', 'spec.md'), '# old\n');
-  await writeFile(join(repo, 'README.md'), '# fixture\n');
-  git(repo, 'init', '-q', '-b', 'main');
-  git(repo, 'add', '.');
-  git(repo, 'commit', '-q', '-m', 'initial');
-  return { repo, worktrees: join(root, 'worktrees') };
-}
+import { fixtureRepo, git } from '../support/gitRepo';
 
 const activitiesFor = (repo: string, worktrees: string, extra: object = {}) =>
   createActivities({

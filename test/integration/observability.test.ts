@@ -1,0 +1,71 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { parse } from 'yaml';
+import { createActivities } from '../../activities';
+import { parseConfig } from '../../config/load';
+import type { SlipwayConfigInput } from '../../config/schema';
+import { fixtureRepo, git } from '../support/gitRepo';
+
+beforeAll(() => {
+  process.env.SLIPWAY_PROMTOOL = process.env.SLIPWAY_TEST_PROMTOOL;
+});
+
+async function setup(services: SlipwayConfigInput['services']) {
+  const { repo, worktrees } = await fixtureRepo();
+  const activities = createActivities({
+    config: parseConfig({ repository: { path: repo, worktreesDir: worktrees }, services, environments: [{ name: 'staging' }, { name: 'production' }] }),
+    logger: pino({ level: 'silent' }),
+  });
+  const workspace = await activities.prepareWorkspace({ runId: 'feature-notify-users-k1', feature: 'Notify users of new messages' });
+  return { activities, workspace };
+}
+
+test('alert rules and a dashboard are written, pass promtool, and are committed with their Kubernetes objects', async () => {
+  const { activities, workspace } = await setup([
+    { name: 'messages', path: 'm', slo: { errorRatio: 0.02, p99Seconds: 0.3, methods: ['SendMessage'], selector: 'job="{{service}}",env="{{environment}}"' } },
+    { name: 'notifications', path: 'n' },
+  ]);
+  const { paths } = await activities.writeObservability({ runId: 'feature-notify-users-k1', feature: 'Notify users of new messages', services: ['messages', 'notifications'], workspace });
+  const folder = `${workspace.specDir}/observability`;
+  expect(paths.sort()).toEqual([`${folder}/alerts.yaml`, `${folder}/dashboard.json`, `${folder}/k8s/grafana-dashboard.yaml`, `${folder}/k8s/prometheusrule.yaml`]);
+
+  const read = (path: string) => readFileSync(join(workspace.path, path), 'utf8');
+  const rules = parse(read(`${folder}/alerts.yaml`)) as { groups: { name: string; rules: { alert: string; expr: string }[] }[] };
+  expect(rules.groups.map((g) => g.name)).toEqual([`slipway-${workspace.branch}-messages`, `slipway-${workspace.branch}-notifications`]);
+  expect(rules.groups[0]?.rules.map((r) => r.alert)).toEqual(['MessagesErrorRatioHigh', 'MessagesP99LatencyHigh', 'MessagesSendMessageErrorRatioHigh', 'MessagesSendMessageP99LatencyHigh']);
+  expect(rules.groups[0]?.rules[2]?.expr).toContain('grpc_server_handled_total{job="messages",env="production",grpc_method="SendMessage",grpc_code!="OK"}[5m]');
+  expect(rules.groups[0]?.rules[0]?.expr).toMatch(/ > 0\.02$/);
+  // promtool agrees, independently of the activity's own check.
+  expect(execFileSync(process.env.SLIPWAY_TEST_PROMTOOL as string, ['check', 'rules', join(workspace.path, folder, 'alerts.yaml')], { encoding: 'utf8' })).toMatch(/SUCCESS: 6 rules found/);
+
+  const dashboard = JSON.parse(read(`${folder}/dashboard.json`)) as { panels: { title: string; targets: { expr: string }[] }[] };
+  expect(dashboard.panels.map((p) => p.title)).toEqual([
+    'messages: request rate',
+    'messages: error rate',
+    'messages: P99 latency',
+    'notifications: request rate',
+    'notifications: error rate',
+    'notifications: P99 latency',
+  ]);
+  expect(dashboard.panels[2]?.targets[0]?.expr).toContain('[$__rate_interval]');
+
+  const rule = parse(read(`${folder}/k8s/prometheusrule.yaml`));
+  expect(rule).toMatchObject({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { labels: { 'slipway.dev/run': 'feature-notify-users-k1', 'slipway.dev/feature': workspace.branch } } });
+  expect(rule.spec.groups).toEqual(rules.groups);
+  const configMap = parse(read(`${folder}/k8s/grafana-dashboard.yaml`));
+  expect(configMap.metadata.labels.grafana_dashboard).toBe('1');
+  expect(JSON.parse(Object.values(configMap.data as Record<string, string>)[0] ?? '')).toEqual(dashboard);
+
+  expect(git(workspace.path, 'log', '-1', '--format=%s')).toBe(`observability: alerts and dashboard for ${workspace.branch}`);
+  expect(git(workspace.path, 'status', '--porcelain')).toBe('');
+});
+
+test("a rule file promtool rejects fails the phase with promtool's message", async () => {
+  const { activities, workspace } = await setup([{ name: 'messages', path: 'm', slo: { checks: [{ name: 'queue-depth', query: 'max(queue_depth{{{selector}}}', threshold: 100 }] } }]);
+  const err = await activities.writeObservability({ runId: 'r', feature: 'f', services: ['messages'], workspace }).catch((e: unknown) => e);
+  expect(err).toMatchObject({ type: 'AlertRulesInvalid', nonRetryable: true });
+  expect((err as Error).message).toMatch(/^promtool rejected the generated alert rules: .*(parse error|unclosed)/s);
+  expect(git(workspace.path, 'rev-list', '--count', `main..${workspace.branch}`)).toBe('0');
+});
