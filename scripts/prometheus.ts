@@ -71,12 +71,17 @@ export interface RunningPrometheus {
   stop(): Promise<void>;
 }
 
-/** A throwaway Prometheus on a free loopback port that scrapes the given targets every second. */
-export async function startPrometheus(binary: string, targets: { job: string; address: string }[], dir?: string): Promise<RunningPrometheus> {
-  const home = dir ?? (await mkdtemp(join(tmpdir(), 'slipway-prom-')));
+/** A throwaway Prometheus on a free loopback port that scrapes the given targets (every second by default). */
+export async function startPrometheus(
+  binary: string,
+  targets: { job: string; address: string }[],
+  options: { dir?: string; scrapeInterval?: string } = {},
+): Promise<RunningPrometheus> {
+  const home = options.dir ?? (await mkdtemp(join(tmpdir(), 'slipway-prom-')));
   const port = await freePort();
+  const interval = options.scrapeInterval ?? '1s';
   const config = {
-    global: { scrape_interval: '1s', evaluation_interval: '1s' },
+    global: { scrape_interval: interval, evaluation_interval: interval },
     scrape_configs: targets.map((t) => ({ job_name: t.job, static_configs: [{ targets: [t.address] }] })),
   };
   await writeFile(join(home, 'prometheus.yml'), stringify(config));

@@ -18,6 +18,7 @@ import { Gates } from './gates';
 import { cancelRequestSignal, decideSignal, decideUpdate, statusQuery, type CancelRequestV1 } from './messages';
 import { Saga } from './saga';
 import { SlipwayPhase, SlipwayServices, SlipwayStatus } from './search-attributes';
+import { postDeployWatch, WATCH_FAILED, type WatchReport } from './postDeployWatch';
 import { pushCompensation, ROLLOUT_FAILED, serviceRollout, type RolloutReport } from './serviceRollout';
 import { addUsage, emptyUsage, TERMINAL_STATUSES, type Phase, type RunState, type SlackMessageRef, type TokenUsage } from './state';
 
@@ -257,7 +258,7 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
         try {
           report = await executeChild(serviceRollout, { workflowId, args: [{ runId, service, environment, workspace, analysis: policy.analysis }] });
         } catch (err) {
-          const failed = rolloutReportOf(err);
+          const failed = childReportOf<RolloutReport>(err, ROLLOUT_FAILED);
           if (failed !== undefined) {
             state.verdicts.push(...failed.samples);
             state.compensations.push(...(failed.compensations ?? []));
@@ -292,6 +293,43 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
     const docs = await agents.writeDocs({ runId, feature: state.feature, workspace });
     recordUsage('docs', docs.usage);
     docs.paths.forEach((path) => state.artifacts.push({ phase: 'docs', kind: 'doc', path }));
+
+    // Optional: the post-deploy watch, every production service at once.
+    const production = policy.environments.at(-1);
+    if (policy.watch !== undefined && production !== undefined) {
+      enterPhase('watch', production.name);
+      await milestone(`Post-deploy watch started for ${state.services.join(', ')}.`);
+      const watch = policy.watch;
+      const scope = new CancellationScope();
+      let reports: WatchReport[];
+      try {
+        reports = await scope.run(() =>
+          Promise.all(
+            services.map((service) =>
+              executeChild(postDeployWatch, {
+                workflowId: `${runId}/watch/${service.name}`,
+                args: [{ runId, service: service.name, environment: production.name, analysis: policy.analysis, watch }],
+              }),
+            ),
+          ),
+        );
+      } catch (err) {
+        scope.cancel(); // one failing watch is enough: stop the others before rolling back
+        const failed = childReportOf<WatchReport>(err, WATCH_FAILED);
+        if (failed !== undefined) state.verdicts.push(...failed.samples);
+        throw err;
+      }
+      for (const report of reports) {
+        state.verdicts.push(...report.samples);
+        if (report.inconclusive !== undefined) {
+          await gated({ name: `watch-${production.name}-${report.service}`, rule: { ...production.gate, required: true }, fourEyes: true, revisable: false }, async () => ({
+            result: undefined,
+            summary: `The post-deploy watch of ${report.service} could not decide: ${report.inconclusive}. Approve to keep the deployment, reject to roll back.`,
+          }));
+        }
+      }
+      event('watch', 'post-deploy watch passed');
+    }
 
     // 9. Report
     enterPhase('report');
@@ -358,11 +396,12 @@ function plannedServices(policy: RunPolicy, fromPlan: string[], requested: strin
   return chosen;
 }
 
-function rolloutReportOf(err: unknown): RolloutReport | undefined {
+/** The report a child workflow attached to its failure, when it failed with `type`. */
+function childReportOf<T>(err: unknown, type: string): T | undefined {
   if (!(err instanceof ChildWorkflowFailure)) return undefined;
   const root = rootApplicationFailure(err);
-  if (root?.type !== ROLLOUT_FAILED) return undefined;
-  return root.details?.[0] as RolloutReport | undefined;
+  if (root?.type !== type) return undefined;
+  return root.details?.[0] as T | undefined;
 }
 
 function currentDetails(state: RunState): string {

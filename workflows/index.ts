@@ -1,3 +1,4 @@
 /** Every workflow the worker registers. */
 export { featureDelivery } from './featureDelivery';
 export { serviceRollout } from './serviceRollout';
+export { postDeployWatch } from './postDeployWatch';

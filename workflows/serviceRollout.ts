@@ -1,11 +1,11 @@
-import { ApplicationFailure, defineQuery, isCancellation, setHandler, sleep } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, isCancellation, setHandler } from '@temporalio/workflow';
 import type { AnalysisRule, EnvironmentRule, ServiceRule } from '../config/policy';
 import type { Deployment, Workspace } from '../activities';
-import { kubernetes, migrations, prometheus } from './activities';
+import { kubernetes, migrations } from './activities';
 import { failureReason } from './failures';
 import { Saga } from './saga';
 import type { CompensationRecord, SoakSample } from './state';
-import { SoakJudge } from './verdict';
+import { soak } from './soak';
 
 export interface RolloutInputV1 {
   runId: string;
@@ -104,7 +104,8 @@ export async function serviceRollout(input: RolloutInputV1): Promise<RolloutRepo
     let inconclusive: string | undefined;
     if (environment.soak !== undefined) {
       progress.step = 'soak';
-      inconclusive = await soak(input, environment.soak, progress);
+      progress.soakEndsAt = new Date(Date.now() + environment.soak.durationMs).toISOString();
+      inconclusive = await soak({ runId, service: service.name, environment: environment.name, analysis: input.analysis, rule: environment.soak, samples: progress.samples });
     }
     progress.step = 'done';
     return { service: service.name, environment: environment.name, changes, samples: progress.samples, ...(inconclusive ? { inconclusive } : {}) };
@@ -122,33 +123,4 @@ export async function serviceRollout(input: RolloutInputV1): Promise<RolloutRepo
     };
     throw ApplicationFailure.nonRetryable(`${service.name} in ${environment.name}: ${report.reason}`, ROLLOUT_FAILED, report);
   }
-}
-
-/**
- * Samples the service's SLOs at fixed offsets from the soak's start (0, interval, 2×interval …
- * up to its duration), so a slow query never stretches the schedule. A failing decision ends
- * it early and throws; an inconclusive one (no data) ends it early and is returned.
- */
-async function soak(input: RolloutInputV1, rule: { durationMs: number; intervalMs: number }, progress: RolloutProgress): Promise<string | undefined> {
-  const startedAt = Date.now();
-  const judge = new SoakJudge(input.analysis);
-  progress.soakEndsAt = new Date(startedAt + rule.durationMs).toISOString();
-  const lastSample = Math.floor(rule.durationMs / rule.intervalMs) + 1;
-  for (let sample = 1; sample <= lastSample; sample++) {
-    const wait = startedAt + (sample - 1) * rule.intervalMs - Date.now();
-    if (wait > 0) await sleep(wait);
-    const result = await prometheus.analyzeSlo({
-      runId: input.runId,
-      service: input.service.name,
-      environment: input.environment.name,
-      sample,
-    });
-    const judgement = judge.judge(result);
-    progress.samples.push({ ...result, decision: judgement.decision });
-    if (judgement.decision === 'fail') {
-      throw ApplicationFailure.nonRetryable(`soak failed at sample ${sample}: ${judgement.reason}`, 'SoakFailed');
-    }
-    if (judgement.decision === 'inconclusive') return `soak inconclusive at sample ${sample}: ${judgement.reason}`;
-  }
-  return undefined;
 }

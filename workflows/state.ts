@@ -9,6 +9,8 @@ export const PHASES = [
   'deploy',
   'observability',
   'docs',
+  /** Only when config asks for the post-deploy watch. */
+  'watch',
   'report',
 ] as const;
 export type Phase = (typeof PHASES)[number];

@@ -71,7 +71,8 @@ test('a full run with auto-approved gates walks every phase in order and succeed
 
   expect(state.status).toBe('succeeded');
   const phaseStarts = state.timeline.filter((e) => e.event.startsWith('started') && e.phase !== 'run').map((e) => e.phase);
-  expect(phaseStarts).toEqual([...PHASES.slice(0, 5), 'deploy', 'deploy', 'deploy', ...PHASES.slice(6)]);
+  // No post-deploy watch configured: no watch phase.
+  expect(phaseStarts).toEqual([...PHASES.slice(0, 5), 'deploy', 'deploy', 'deploy', ...PHASES.slice(6).filter((p) => p !== 'watch')]);
   expect(names(calls).filter((n) => !n.startsWith('notify'))).toEqual([
     'prepareWorkspace',
     'writeSpec',
@@ -299,4 +300,31 @@ test('a soak without data asks a person: approval keeps the deployment, rejectio
     });
     expect(names(calls).filter((n) => n === 'rollbackService')).toHaveLength(decision === 'approve' ? 0 : 3);
   }
+});
+
+test('the post-deploy watch samples every production service after docs; its failing verdict rolls the delivery back', async () => {
+  const watched: string[] = [];
+  const { activities, calls } = activityDoubles({
+    analyzeSlo: async (i) => {
+      // Soak samples pass; in the watch (after writeDocs) notifications starts failing at its second sample.
+      const inWatch = calls.some((c) => c.name === 'writeDocs');
+      if (inWatch) watched.push(`${i.service}#${i.sample}`);
+      const fail = inWatch && i.service === 'notifications' && i.sample >= 2;
+      return { service: i.service, environment: i.environment, at: new Date().toISOString(), verdict: fail ? 'fail' : 'pass', detail: fail ? 'error ratio 9% > 5%' : 'ok' };
+    },
+  });
+  await runWith(activities, async (taskQueue) => {
+    const policy = { ...testPolicy(), watch: { durationMs: 5_000, intervalMs: 500 } };
+    const handle = await start(taskQueue, input(policy));
+    const failure = await failureOf(handle);
+    expect(failure.type).toBe('RolledBack');
+    expect(failure.message).toMatch(/post-deploy watch of notifications: soak failed at sample 3: 2 failing samples in a row/);
+    const state = await stateOf(handle);
+    expect(state.timeline.filter((e) => e.event.startsWith('started')).map((e) => e.phase)).toContain('watch');
+    expect(state.verdicts.filter((v) => v.service === 'notifications').at(-1)).toMatchObject({ decision: 'fail' });
+  });
+  expect(watched.filter((w) => w.startsWith('notifications#'))).toEqual(['notifications#1', 'notifications#2', 'notifications#3']);
+  expect(watched.some((w) => w.startsWith('messages#'))).toBe(true);
+  expect(names(calls)).not.toContain('writeReport');
+  expect(names(calls).filter((n) => n === 'rollbackService')).toHaveLength(6);
 });

@@ -13,7 +13,11 @@ test('an activity without an adapter fails non-retryably, naming what is missing
   expect(err).toBeInstanceOf(ApplicationFailure);
   expect(err).toMatchObject({ type: 'AdapterMissing', nonRetryable: true });
   expect((err as Error).message).toMatch(/writePlan: not built yet — the LLM agent runtime \(issue #3\)/);
-  await expect(activities.analyzeSlo({ runId: 'r', service: 'messages', environment: 'production', sample: 1 })).rejects.toThrow(/Prometheus analysis/);
+  // Without Prometheus a soak cannot pass: a clear non-retryable failure, not a silent pass.
+  await expect(activities.analyzeSlo({ runId: 'r', service: 'messages', environment: 'production', sample: 1 })).rejects.toMatchObject({
+    type: 'PrometheusNotConfigured',
+    nonRetryable: true,
+  });
   await expect(activities.deployService({ runId: 'r', service: 'messages', environment: 'production', namespace: 'p', workspace })).rejects.toThrow(/Kubernetes/);
 });
 

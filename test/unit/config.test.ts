@@ -31,7 +31,7 @@ test('defaults fill what a minimal file leaves out, and the run policy carries n
   const config = await loadConfig(await write(minimal));
   expect(config.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'slipway' });
   expect(config.gates.migrationReview.required).toBe(true);
-  expect(config.services[0]?.slo).toEqual({ errorRatio: 0.05, p99Seconds: 1 });
+  expect(config.services[0]?.slo).toEqual({ errorRatio: 0.05, p99Seconds: 1, selector: 'job="{{service}}"', methods: [], checks: [] });
   const policy = toRunPolicy(config);
   expect(policy.environments[0]).toEqual({
     name: 'production',
@@ -40,6 +40,11 @@ test('defaults fill what a minimal file leaves out, and the run policy carries n
     gate: { required: true, approvers: ['lead'], deadlineMs: 86_400_000 },
   });
   expect(policy.services).toEqual([{ name: 'messages', hasDatabase: false, hasDeployment: false }]);
+  expect(policy.analysis).toEqual({ consecutiveFailures: 2, unreachableLimit: 3 });
+  expect(policy.watch).toBeUndefined();
+  expect(config.analysis).toMatchObject({ window: '1m', minRequests: 20, noData: 'inconclusive' });
+  const watched = toRunPolicy(await loadConfig(await write(`${minimal}\nanalysis: { watch: {} }`)));
+  expect(watched.watch).toEqual({ durationMs: 86_400_000, intervalMs: 300_000 });
 });
 
 test.each([
@@ -50,6 +55,8 @@ test.each([
   ['a duplicate service', minimal.replace('services: [{ name: messages, path: services/messages }]', 'services: [{ name: a, path: x }, { name: a, path: y }]'), /services\.1\.name: duplicate name "a"/],
   ['a missing repository', minimal.replace('repository: { path: . }', ''), /repository: /],
   ['a bad prometheus url', `${minimal}\nprometheus: { url: not-a-url }`, /prometheus\.url: /],
+  ['a bad rate window', `${minimal}\nanalysis: { window: 1 minute }`, /analysis\.window: use a PromQL duration/],
+  ['an unknown no-data policy', `${minimal}\nanalysis: { noData: ignore }`, /analysis\.noData: /],
 ])('%s fails naming the field and why', async (_name, text, message) => {
   const file = await write(text);
   await expect(loadConfig(file)).rejects.toThrow(ConfigError);
