@@ -64,8 +64,18 @@ export const serviceSchema = z.object({
   commands: z.record(z.string(), z.string().min(1)).prefault({}),
   database: z
     .object({
+      /** Variable holding the database URL, for every environment without its own below. */
       urlEnv: envVarName,
+      /** Per-environment variables, e.g. { production: MESSAGES_PROD_DATABASE_URL }. */
+      urlEnvByEnvironment: z.record(z.string(), envVarName).prefault({}),
       migrationsDir: z.string().min(1).prefault('migrations'),
+      /** File names of a migration pair; sqlx's layout by default. */
+      layout: z
+        .object({
+          up: z.string().includes('{version}').includes('{name}').prefault('{version}_{name}.up.sql'),
+          down: z.string().includes('{version}').includes('{name}').prefault('{version}_{name}.down.sql'),
+        })
+        .prefault({}),
     })
     .optional(),
   kubernetes: z
@@ -124,6 +134,14 @@ export const slipwayConfigSchema = z
         queryTimeout: durationSchema.prefault('10s'),
       })
       .optional(),
+    migrations: z
+      .object({
+        /** squawk rules whose findings block the migration-review gate (besides error-level ones). */
+        blockingRules: z
+          .array(z.string())
+          .prefault(['adding-required-field', 'ban-drop-column', 'ban-drop-table', 'ban-drop-database', 'changing-column-type', 'renaming-column', 'renaming-table', 'require-concurrent-index-creation', 'constraint-missing-not-valid', 'disallowed-unique-constraint']),
+      })
+      .prefault({}),
     /** How soak samples become a verdict. */
     analysis: z
       .object({

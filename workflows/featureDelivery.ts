@@ -127,12 +127,14 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
    */
   async function gated<T>(
     gate: { name: string; rule: GateRule; fourEyes?: boolean; revisable: boolean },
-    produce: (comments: string[]) => Promise<{ result: T; summary: string }>,
+    produce: (comments: string[]) => Promise<{ result: T; summary: string; needsPerson?: boolean }>,
   ): Promise<T> {
     const comments: string[] = [];
     for (;;) {
-      const { result, summary } = await produce(comments);
-      const record = gates.open({ name: gate.name, rule: gate.rule, summary, fourEyes: gate.fourEyes ?? false }, new Date());
+      const { result, summary, needsPerson } = await produce(comments);
+      // What was produced can demand a person even where config would let policy approve.
+      const rule = needsPerson ? { ...gate.rule, required: true } : gate.rule;
+      const record = gates.open({ name: gate.name, rule, summary, fourEyes: gate.fourEyes ?? false }, new Date());
       if (record.status === 'pending') {
         state.status = 'awaiting-approval';
         event(state.phase, `gate ${gate.name} opened`, `round ${record.round}`);
@@ -205,12 +207,15 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
     if (withDatabase.length > 0) {
       await gated({ name: 'migration-review', rule: policy.gates['migration-review'], revisable: true }, async (comments) => {
         const reviews = [];
+        let blocking = false;
         for (const service of withDatabase) {
-          const review = await migrations.prepareMigrations({ runId, service: service.name, workspace, comments });
+          const review = await migrations.prepareMigrations({ runId, service: service.name, workspace, comments, feature: state.feature });
           review.files.forEach((path) => state.artifacts.push({ phase: 'implement', kind: 'migration', path, service: service.name }));
           reviews.push(`${service.name}: ${review.summary}`);
+          blocking ||= review.blocking;
         }
-        return { result: reviews, summary: reviews.join('\n') };
+        const warning = blocking ? 'BLOCKING lint findings: approve only if you accept each of them.\n' : '';
+        return { result: reviews, summary: `${warning}${reviews.join('\n')}`, needsPerson: blocking };
       });
     }
 
@@ -267,7 +272,7 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
         } finally {
           delete state.activeRollout;
         }
-        report.changes.forEach((change) => pushCompensation(saga, { runId, service: service.name, environment }, change));
+        report.changes.forEach((change) => pushCompensation(saga, { runId, service: service.name, environment, workspace }, change));
         state.verdicts.push(...report.samples);
         if (report.inconclusive !== undefined) {
           // No data to decide on: a person looks at the evidence; a rejection rolls back.

@@ -45,7 +45,7 @@ export const ROLLOUT_FAILED = 'RolloutFailed';
 /** Pushes the compensation of one change; used here and by featureDelivery for finished rollouts. */
 export function pushCompensation(
   saga: Saga,
-  target: { runId: string; service: string; environment: EnvironmentRule },
+  target: { runId: string; service: string; environment: EnvironmentRule; workspace: Workspace },
   change: RolloutChange,
 ): void {
   const where = {
@@ -61,7 +61,7 @@ export function pushCompensation(
     );
   } else {
     saga.push(`revert migrations ${change.versions.join(', ')} of ${target.service} in ${target.environment.name}`, () =>
-      migrations.revertMigrations({ runId: where.runId, service: where.service, environment: where.environment, versions: change.versions }),
+      migrations.revertMigrations({ runId: where.runId, service: where.service, environment: where.environment, versions: change.versions, workspace: target.workspace }),
     );
   }
 }
@@ -78,7 +78,7 @@ export async function serviceRollout(input: RolloutInputV1): Promise<RolloutRepo
   const saga = new Saga(compensations);
   const progress: RolloutProgress = { step: 'migrate', samples: [] };
   setHandler(rolloutProgressQuery, () => progress);
-  const target = { runId, service: service.name, environment };
+  const target = { runId, service: service.name, environment, workspace };
   const record = (change: RolloutChange) => {
     changes.push(change);
     pushCompensation(saga, target, change);

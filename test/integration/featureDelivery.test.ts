@@ -328,3 +328,21 @@ test('the post-deploy watch samples every production service after docs; its fai
   expect(names(calls)).not.toContain('writeReport');
   expect(names(calls).filter((n) => n === 'rollbackService')).toHaveLength(6);
 });
+
+test('blocking lint findings make the migration review wait for a person even where config would auto-approve it', async () => {
+  const { activities } = activityDoubles({
+    prepareMigrations: async () => ({
+      files: ['services/messages/migrations/1_add_email.up.sql'],
+      findings: [{ file: '1_add_email.up.sql', line: 1, rule: 'adding-required-field', level: 'warning', message: 'NOT NULL without default', blocking: true }],
+      summary: 'squawk: 1 finding(s)',
+      blocking: true,
+    }),
+  });
+  await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input(testPolicy({ gates: { 'migration-review': false } })));
+    const state = await pendingGate(handle, 'migration-review');
+    expect(state.gates['migration-review']?.summary).toMatch(/^BLOCKING lint findings: approve only if you accept each of them\./);
+    await handle.executeUpdate(decideUpdate, { args: [{ gate: 'migration-review', decision: 'approve', approver: 'lead', comment: 'backfilled separately' }] });
+    expect((await handle.result()).approvals.find((a) => a.gate === 'migration-review')).toMatchObject({ decision: 'approve', by: 'lead', comment: 'backfilled separately' });
+  });
+});
