@@ -32,7 +32,13 @@ export function createPrometheusActivities(deps: { config: SlipwayConfig; logger
       if (service === undefined) throw ApplicationFailure.nonRetryable(`service ${input.service} is not in the config`, 'UnknownService');
       const at = new Date().toISOString();
       const base = { service: input.service, environment: input.environment, at, sample: input.sample };
-      const definitions = checksFor(config, service, input.environment);
+      // The service as a whole, then each gRPC method the feature adds.
+      const definitions = [
+        ...checksFor(config, service, input.environment),
+        ...service.slo.methods.flatMap((method) =>
+          checksFor(config, service, input.environment, { method }).map((check) => ({ ...check, name: `${method}/${check.name}` })),
+        ),
+      ];
       const countQuery = requestQuery(selectorFor(service, input.environment), config.analysis.window);
       try {
         const requests = (await queryInstant(prometheus.url, countQuery, prometheus.queryTimeout)) ?? 0;

@@ -130,3 +130,22 @@ test('Prometheus stopped mid-soak is retried each sample, then fails with the re
   expect(decisions.map((d) => d.decision)).toEqual(['continue', 'continue', 'fail']);
   expect(decisions[2]?.reason).toMatch(/^no answer from Prometheus for 3 samples in a row: Prometheus at http:\/\/127\.0\.0\.1:\d+ is unreachable \(ECONNREFUSED\)/);
 });
+
+test('each new gRPC method gets its own checks, selected by its method label', async () => {
+  const take = analyzer({
+    services: [{ name: 'messages', path: 'm', slo: { methods: ['SendMessage', 'MarkRead'] } }],
+  } as Partial<SlipwayConfigInput>);
+  const sample = await take();
+  expect(sample.checks?.map((c) => c.name)).toEqual([
+    'error-ratio',
+    'p99-latency',
+    'SendMessage/error-ratio',
+    'SendMessage/p99-latency',
+    'MarkRead/error-ratio',
+    'MarkRead/p99-latency',
+  ]);
+  expect(sample.checks?.[2]?.query).toContain('{job="messages",grpc_method="SendMessage",grpc_code!="OK"}');
+  expect(sample.checks?.[2]?.status).toBe('pass');
+  // The fixture serves no MarkRead traffic: that method has no data.
+  expect(sample.checks?.[4]?.status).toBe('no-data');
+});
