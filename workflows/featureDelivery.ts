@@ -116,6 +116,11 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
     event(phase, environment !== undefined ? `started (${environment})` : 'started');
     publish();
   };
+  /** Tokens the run has spent so far, which the agents hold against the run's budget. */
+  const tokensUsed = (): number => {
+    const t = state.cost.total;
+    return t.inputTokens + t.outputTokens + t.cacheReadTokens + t.cacheWriteTokens;
+  };
   const recordUsage = (phase: Phase, usage: TokenUsage): void => {
     addUsage(state.cost.total, usage);
     addUsage((state.cost.byPhase[phase] ??= emptyUsage()), usage);
@@ -174,7 +179,7 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
     const workspace: Workspace = await repo.prepareWorkspace({ runId, feature: state.feature });
     state.workspace = workspace;
     await gated({ name: 'spec', rule: policy.gates.spec, revisable: true }, async (comments) => {
-      const spec = await agents.writeSpec({ runId, feature: state.feature, workspace, comments });
+      const spec = await agents.writeSpec({ runId, feature: state.feature, workspace, comments, tokensUsed: tokensUsed() });
       recordUsage('specify', spec.usage);
       state.artifacts.push({ phase: 'specify', kind: 'spec', path: spec.specPath }, { phase: 'specify', kind: 'checklist', path: spec.checklistPath });
       const open = spec.clarifications.length > 0 ? `\nOpen clarifications:\n${spec.clarifications.map((c) => `- ${c}`).join('\n')}` : '';
@@ -183,7 +188,7 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
 
     // 2. Architect
     enterPhase('architect');
-    const plan = await agents.writePlan({ runId, feature: state.feature, workspace, services: input.services });
+    const plan = await agents.writePlan({ runId, feature: state.feature, workspace, services: input.services, tokensUsed: tokensUsed() });
     recordUsage('architect', plan.usage);
     state.artifacts.push({ phase: 'architect', kind: 'plan', path: plan.planPath }, { phase: 'architect', kind: 'data-model', path: plan.dataModelPath });
     const services = plannedServices(policy, plan.services, input.services);
@@ -192,14 +197,14 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
 
     // 3. Tasks
     enterPhase('tasks');
-    const tasks = await agents.writeTasks({ runId, workspace });
+    const tasks = await agents.writeTasks({ runId, workspace, tokensUsed: tokensUsed() });
     recordUsage('tasks', tasks.usage);
     state.artifacts.push({ phase: 'tasks', kind: 'tasks', path: tasks.tasksPath });
 
     // 4. Implement, service by service; migrations are reviewed before anything runs them
     enterPhase('implement');
     for (const service of services) {
-      const work = await agents.implementService({ runId, service: service.name, workspace });
+      const work = await agents.implementService({ runId, service: service.name, workspace, tokensUsed: tokensUsed() });
       recordUsage('implement', work.usage);
       event('implement', `${service.name} implemented`, work.summary);
     }
@@ -295,7 +300,7 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
 
     // 8. Docs
     enterPhase('docs');
-    const docs = await agents.writeDocs({ runId, feature: state.feature, workspace });
+    const docs = await agents.writeDocs({ runId, feature: state.feature, workspace, tokensUsed: tokensUsed() });
     recordUsage('docs', docs.usage);
     docs.paths.forEach((path) => state.artifacts.push({ phase: 'docs', kind: 'doc', path }));
 

@@ -1,10 +1,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { ApplicationFailure } from '@temporalio/common';
 import type { SlipwayConfig } from '../../config/schema';
 import { emptyUsage, type TokenUsage } from '../../workflows/state';
 import { adapterMissing } from '../missing';
 import { commitPaths } from '../repo/workspace';
+import { architect, docsWriter, implementer, specWriter, taskPlanner } from './roles';
+import { runAgent, type Role } from './runtime';
 import { openClarifications, requirementsChecklist, specScaffold } from './specTemplate';
+import type { ToolContext } from './tools';
 
 export interface Workspace {
   branch: string;
@@ -12,7 +17,12 @@ export interface Workspace {
   specDir: string;
 }
 
-export interface WriteSpecInput {
+/** Every agent input carries what the run has spent so far, against the run's token budget. */
+interface Budgeted {
+  tokensUsed?: number;
+}
+
+export interface WriteSpecInput extends Budgeted {
   runId: string;
   feature: string;
   workspace: Workspace;
@@ -27,7 +37,7 @@ export interface WriteSpecResult {
   usage: TokenUsage;
 }
 
-export interface PlanInput {
+export interface PlanInput extends Budgeted {
   runId: string;
   feature: string;
   workspace: Workspace;
@@ -49,7 +59,7 @@ export interface TasksResult {
   usage: TokenUsage;
 }
 
-export interface ServiceWorkInput {
+export interface ServiceWorkInput extends Budgeted {
   runId: string;
   service: string;
   workspace: Workspace;
@@ -65,15 +75,45 @@ export interface DocsResult {
   usage: TokenUsage;
 }
 
-const needsAgents = 'the LLM agent runtime (issue #3) is required';
+const needsAgents = 'an llm section in config (the LLM agent runtime) is required';
 
 export function createAgentActivities(deps: { config: SlipwayConfig }) {
+  const { config } = deps;
+
+  /** Runs a role in the workspace with the config's model and limits, then commits what it wrote. */
+  async function agent<T>(role: Role<T>, prompt: string, input: Budgeted & { runId: string; workspace: Workspace }, commands: string[], commitMessage: string) {
+    const llm = config.llm;
+    if (llm === undefined) throw new Error('unreachable: agent() without llm');
+    const apiKey = process.env[llm.apiKeyEnv];
+    if (!apiKey) throw ApplicationFailure.nonRetryable(`${llm.apiKeyEnv} is not set: the agents cannot call the Anthropic API`, 'LlmNotConfigured');
+    const client = new Anthropic({ apiKey, ...(llm.baseUrl ? { baseURL: llm.baseUrl } : {}), maxRetries: 3, timeout: 10 * 60_000 });
+    const ctx: ToolContext = { root: input.workspace.path, maxFileBytes: 256 * 1024, commands, commandTimeoutMs: 10 * 60_000, outputCapBytes: 16 * 1024 };
+    const outcome = await runAgent(client, role, prompt, ctx, {
+      model: llm.model,
+      maxTurns: llm.maxTurns,
+      tokensLeft: llm.tokenBudget - (input.tokensUsed ?? 0),
+      maxOutputTokens: 8192,
+    });
+    await commitPaths(input.workspace, ['.'], `${commitMessage}\n\nRun ${input.runId}; written by the ${role.name} (${llm.model}).`);
+    return outcome;
+  }
+
   return {
-    /** Without an `llm` section: spec-kit's scaffold, committed on the feature branch for a person to complete. */
+    /** The spec writer agent; without an `llm` section, spec-kit's scaffold for a person to complete. */
     async writeSpec(input: WriteSpecInput): Promise<WriteSpecResult> {
-      if (deps.config.llm !== undefined) adapterMissing('writeSpec', needsAgents);
       const specPath = `${input.workspace.specDir}/spec.md`;
       const checklistPath = `${input.workspace.specDir}/checklists/requirements.md`;
+      if (config.llm !== undefined) {
+        const review = input.comments.length > 0 ? `\n\nThe reviewer rejected the previous version. Address every comment:\n${input.comments.map((c, i) => `${i + 1}. ${c}`).join('\n')}` : '';
+        const { result, usage } = await agent(
+          specWriter(input.workspace.path, input.workspace.specDir),
+          `Feature request: "${input.feature}"\nFeature branch: ${input.workspace.branch}${review}`,
+          input,
+          [],
+          `spec: ${input.workspace.branch} (round ${input.comments.length + 1})`,
+        );
+        return { specPath, checklistPath, summary: result.summary, clarifications: result.clarifications, usage };
+      }
       const spec = specScaffold({
         branch: input.workspace.branch,
         feature: input.feature,
@@ -92,17 +132,48 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
         usage: emptyUsage(),
       };
     },
-    async writePlan(_input: PlanInput): Promise<PlanResult> {
-      adapterMissing('writePlan', needsAgents);
+    async writePlan(input: PlanInput): Promise<PlanResult> {
+      if (config.llm === undefined) adapterMissing('writePlan', needsAgents);
+      const known = config.services.map((s) => s.name);
+      const { result, usage } = await agent(
+        architect(input.workspace.path, input.workspace.specDir, input.services.length > 0 ? input.services : known),
+        `Plan the feature "${input.feature}" from ${input.workspace.specDir}/spec.md.`,
+        input,
+        [],
+        `plan: ${input.workspace.branch}`,
+      );
+      return {
+        planPath: `${input.workspace.specDir}/plan.md`,
+        dataModelPath: `${input.workspace.specDir}/data-model.md`,
+        services: result.services.map((s) => s.name),
+        summary: result.summary,
+        usage,
+      };
     },
-    async writeTasks(_input: { runId: string; workspace: Workspace }): Promise<TasksResult> {
-      adapterMissing('writeTasks', needsAgents);
+    async writeTasks(input: Budgeted & { runId: string; workspace: Workspace }): Promise<TasksResult> {
+      if (config.llm === undefined) adapterMissing('writeTasks', needsAgents);
+      const { result, usage } = await agent(taskPlanner(input.workspace.path, input.workspace.specDir), `Write the tasks for ${input.workspace.branch}.`, input, [], `tasks: ${input.workspace.branch}`);
+      return { tasksPath: `${input.workspace.specDir}/tasks.md`, taskCount: result.taskCount, usage };
     },
-    async implementService(_input: ServiceWorkInput): Promise<ImplementResult> {
-      adapterMissing('implementService', needsAgents);
+    async implementService(input: ServiceWorkInput): Promise<ImplementResult> {
+      if (config.llm === undefined) adapterMissing('implementService', needsAgents);
+      const service = config.services.find((s) => s.name === input.service);
+      if (service === undefined) throw ApplicationFailure.nonRetryable(`service ${input.service} is not in the config`, 'UnknownService');
+      const commands = Object.values(service.commands);
+      const { result, usage } = await agent(
+        implementer({ name: service.name, path: service.path, commands }, input.workspace.specDir),
+        `Implement the tasks of ${input.workspace.branch} that touch ${service.name}.`,
+        input,
+        commands,
+        `feat(${service.name}): ${input.workspace.branch}`,
+      );
+      if (!result.testsPassed) throw ApplicationFailure.nonRetryable(`${service.name}: the implementer could not make the service's tests pass: ${result.summary}`, 'ServiceTestsFailed');
+      return { commits: [], summary: result.summary, usage };
     },
-    async writeDocs(_input: { runId: string; feature: string; workspace: Workspace }): Promise<DocsResult> {
-      adapterMissing('writeDocs', needsAgents);
+    async writeDocs(input: Budgeted & { runId: string; feature: string; workspace: Workspace }): Promise<DocsResult> {
+      if (config.llm === undefined) adapterMissing('writeDocs', needsAgents);
+      const { result, usage } = await agent(docsWriter(input.workspace.path, input.workspace.specDir), `Document "${input.feature}".`, input, [], `docs: ${input.workspace.branch}`);
+      return { paths: result.paths, usage };
     },
   };
 }

@@ -1,0 +1,145 @@
+/** The agents' roles: what each is told, what it must hand back, and what is checked before it is accepted. */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Role } from './runtime';
+
+const EDIT_TOOLS = ['view', 'create_file', 'str_replace', 'insert', 'search'] as const;
+
+const missing = (root: string, paths: string[]) => paths.filter((p) => !existsSync(join(root, p)));
+
+export const specResult = z.object({
+  summary: z.string().min(1).max(2000).describe('What the spec says, for the reviewer at the spec gate'),
+  clarifications: z.array(z.string().min(1)).max(3).describe('Open [NEEDS CLARIFICATION] questions, at most three'),
+});
+
+export function specWriter(root: string, specDir: string): Role<z.infer<typeof specResult>> {
+  const spec = `${specDir}/spec.md`;
+  const checklist = `${specDir}/checklists/requirements.md`;
+  return {
+    name: 'spec writer',
+    tools: [...EDIT_TOOLS],
+    result: specResult,
+    system: [
+      'You write feature specifications in GitHub spec-kit format for a team of engineers and product people.',
+      `Write ${spec}: user stories with priorities (P1, P2, …), each with an independent test and Given/When/Then acceptance scenarios;`,
+      'edge cases; functional requirements numbered FR-001…; measurable, technology-agnostic success criteria numbered SC-001…; assumptions.',
+      'Describe WHAT users need and WHY, never HOW (no languages, frameworks or APIs).',
+      'Mark at most three genuinely open questions as [NEEDS CLARIFICATION: question]; make informed guesses for the rest and list them as assumptions.',
+      `Then write ${checklist}, the specification quality checklist, with each item checked only if the spec meets it.`,
+      'Read the repository first (view, search) to use its vocabulary. When reviewer comments are given, revise the existing spec to address every one.',
+      'Finish by calling submit_result with a short summary and the open clarifications.',
+    ].join('\n'),
+    accept: async (result) => {
+      const absent = missing(root, [spec, checklist]);
+      if (absent.length > 0) return `not done yet: create ${absent.join(' and ')} first`;
+      const markers = (await readFile(join(root, spec), 'utf8')).match(/\[NEEDS CLARIFICATION/g)?.length ?? 0;
+      if (markers > 3) return `${spec} has ${markers} [NEEDS CLARIFICATION] markers; keep at most three and decide the rest as assumptions`;
+      if (markers !== result.clarifications.length) return `${spec} has ${markers} [NEEDS CLARIFICATION] markers but the result lists ${result.clarifications.length} clarifications`;
+      return undefined;
+    },
+  };
+}
+
+export const integrationKinds = z.enum(['grpc', 'events', 'schema', 'cache', 'analytics']);
+export const planResult = z.object({
+  summary: z.string().min(1).max(2000),
+  services: z
+    .array(
+      z.object({
+        name: z.string().min(1),
+        integrations: z.array(integrationKinds).describe('How this service is touched'),
+        notes: z.string().max(1000).optional(),
+      }),
+    )
+    .min(1)
+    .describe('Affected services, in the order they should roll out'),
+});
+
+export function architect(root: string, specDir: string, services: string[]): Role<z.infer<typeof planResult>> {
+  return {
+    name: 'architect',
+    tools: [...EDIT_TOOLS],
+    result: planResult,
+    system: [
+      'You are the architect of a microservice system. From the approved spec, write the implementation plan in spec-kit format.',
+      `Write ${specDir}/plan.md (technical context, affected services, gRPC/event/database/cache changes, data flow, decisions with their rationale and alternatives),`,
+      `${specDir}/data-model.md (entities, fields, relations, state transitions) and contracts under ${specDir}/contracts/ (proto or event schemas).`,
+      `The services that exist: ${services.join(', ')}. Change only those. gRPC changes must stay backward compatible.`,
+      'Finish by calling submit_result with the affected services in rollout order (dependencies first) and how each is touched.',
+    ].join('\n'),
+    accept: async (result) => {
+      const absent = missing(root, [`${specDir}/plan.md`, `${specDir}/data-model.md`]);
+      if (absent.length > 0) return `not done yet: create ${absent.join(' and ')} first`;
+      const unknown = result.services.map((s) => s.name).filter((name) => !services.includes(name));
+      if (unknown.length > 0) return `unknown services ${unknown.join(', ')}: choose among ${services.join(', ')}`;
+      return undefined;
+    },
+  };
+}
+
+export const tasksResult = z.object({ taskCount: z.number().int().positive() });
+
+export function taskPlanner(root: string, specDir: string): Role<z.infer<typeof tasksResult>> {
+  const tasks = `${specDir}/tasks.md`;
+  return {
+    name: 'task planner',
+    tools: [...EDIT_TOOLS],
+    result: tasksResult,
+    system: [
+      'From spec.md, plan.md, data-model.md and contracts/, write a dependency-ordered task list in spec-kit format.',
+      `Write ${tasks}: phases (Setup, Foundational, one per user story in priority order, Polish), each task one line:`,
+      '"- [ ] T001 [P] [US1] description with the exact file path" — [P] only when it can run in parallel (different files, no dependency), [USn] for story tasks.',
+      'End with a dependencies section. Finish by calling submit_result with the number of tasks.',
+    ].join('\n'),
+    accept: async (result) => {
+      if (!existsSync(join(root, tasks))) return `not done yet: create ${tasks} first`;
+      const count = (await readFile(join(root, tasks), 'utf8')).match(/^- \[[ X]\] T\d{3}\b/gm)?.length ?? 0;
+      if (count === 0) return `${tasks} has no task lines of the form "- [ ] T001 …"`;
+      if (count !== result.taskCount) return `${tasks} has ${count} tasks but the result says ${result.taskCount}`;
+      return undefined;
+    },
+  };
+}
+
+export const implementResult = z.object({
+  summary: z.string().min(1).max(2000),
+  testsPassed: z.boolean().describe("Whether the service's tests passed at the end"),
+});
+
+export function implementer(service: { name: string; path: string; commands: string[] }, specDir: string): Role<z.infer<typeof implementResult>> {
+  return {
+    name: `implementer of ${service.name}`,
+    tools: [...EDIT_TOOLS, 'run_command'],
+    result: implementResult,
+    system: [
+      `You implement the feature in the service ${service.name} (under ${service.path}), working through ${specDir}/tasks.md.`,
+      'Do the tasks for this service in order; mark each done in tasks.md by changing "- [ ]" to "- [X]".',
+      'gRPC: keep proto changes backward compatible (new fields and methods only), write the handler, the client and tests.',
+      'Events: publish through an outbox, consume idempotently, route poison messages to a dead-letter queue.',
+      `Run the service's tests with run_command (${service.commands.join(' | ') || 'no commands configured'}) and fix failures.`,
+      'Finish by calling submit_result with a summary and whether the tests passed.',
+    ].join('\n'),
+  };
+}
+
+export const docsResult = z.object({ paths: z.array(z.string().min(1)).min(1) });
+
+export function docsWriter(root: string, specDir: string): Role<z.infer<typeof docsResult>> {
+  return {
+    name: 'docs writer',
+    tools: [...EDIT_TOOLS],
+    result: docsResult,
+    system: [
+      'Document the delivered feature for the people who will run and use it.',
+      `Update the README where the feature changes how things are used, write ${specDir}/runbook.md (what to watch, alerts and what to do, how to roll back),`,
+      `and API docs for new endpoints or gRPC methods under ${specDir}/docs/.`,
+      'Finish by calling submit_result with the paths you wrote.',
+    ].join('\n'),
+    accept: async (result) => {
+      const absent = missing(root, result.paths);
+      return absent.length > 0 ? `these paths do not exist: ${absent.join(', ')}` : undefined;
+    },
+  };
+}
