@@ -4,7 +4,6 @@ import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SlipwayConfig } from '../../config/schema';
 import { emptyUsage, type TokenUsage } from '../../workflows/state';
-import { adapterMissing } from '../missing';
 import { commitPaths } from '../repo/workspace';
 import { architect, docsWriter, implementer, specWriter, taskPlanner } from './roles';
 import { runAgent, type Role } from './runtime';
@@ -75,7 +74,10 @@ export interface DocsResult {
   usage: TokenUsage;
 }
 
-const needsAgents = 'an llm section in config (the LLM agent runtime) is required';
+/** The agents exist but run only with an `llm` section: say so, non-retryably. */
+function needsLlm(activity: string, role: string): never {
+  throw ApplicationFailure.nonRetryable(`${activity} needs an llm section in config: the ${role} is an LLM agent`, 'LlmNotConfigured');
+}
 
 export function createAgentActivities(deps: { config: SlipwayConfig }) {
   const { config } = deps;
@@ -133,7 +135,7 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
       };
     },
     async writePlan(input: PlanInput): Promise<PlanResult> {
-      if (config.llm === undefined) adapterMissing('writePlan', needsAgents);
+      if (config.llm === undefined) needsLlm('writePlan', 'architect');
       const known = config.services.map((s) => s.name);
       const { result, usage } = await agent(
         architect(input.workspace.path, input.workspace.specDir, input.services.length > 0 ? input.services : known),
@@ -151,12 +153,12 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
       };
     },
     async writeTasks(input: Budgeted & { runId: string; workspace: Workspace }): Promise<TasksResult> {
-      if (config.llm === undefined) adapterMissing('writeTasks', needsAgents);
+      if (config.llm === undefined) needsLlm('writeTasks', 'task planner');
       const { result, usage } = await agent(taskPlanner(input.workspace.path, input.workspace.specDir), `Write the tasks for ${input.workspace.branch}.`, input, [], `tasks: ${input.workspace.branch}`);
       return { tasksPath: `${input.workspace.specDir}/tasks.md`, taskCount: result.taskCount, usage };
     },
     async implementService(input: ServiceWorkInput): Promise<ImplementResult> {
-      if (config.llm === undefined) adapterMissing('implementService', needsAgents);
+      if (config.llm === undefined) needsLlm('implementService', 'implementer');
       const service = config.services.find((s) => s.name === input.service);
       if (service === undefined) throw ApplicationFailure.nonRetryable(`service ${input.service} is not in the config`, 'UnknownService');
       const commands = Object.values(service.commands);
@@ -171,7 +173,7 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
       return { commits: [], summary: result.summary, usage };
     },
     async writeDocs(input: Budgeted & { runId: string; feature: string; workspace: Workspace }): Promise<DocsResult> {
-      if (config.llm === undefined) adapterMissing('writeDocs', needsAgents);
+      if (config.llm === undefined) needsLlm('writeDocs', 'docs writer');
       const { result, usage } = await agent(docsWriter(input.workspace.path, input.workspace.specDir), `Document "${input.feature}".`, input, [], `docs: ${input.workspace.branch}`);
       return { paths: result.paths, usage };
     },

@@ -9,16 +9,21 @@ const config = (extra: object = {}) =>
 test('an activity without an adapter fails non-retryably, naming what is missing', async () => {
   const activities = createActivities({ config: config(), logger: pino({ level: 'silent' }) });
   const workspace = { branch: 'b', path: '/tmp', specDir: 's' };
-  const err = await activities.writePlan({ runId: 'r', feature: 'f', workspace, services: [] }).catch((e: unknown) => e);
+  const err = await activities.deployService({ runId: 'r', service: 'messages', environment: 'production', namespace: 'p', workspace }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ApplicationFailure);
   expect(err).toMatchObject({ type: 'AdapterMissing', nonRetryable: true });
-  expect((err as Error).message).toMatch(/writePlan: not built yet — the LLM agent runtime \(issue #3\)/);
+  expect((err as Error).message).toMatch(/deployService: not built yet — Kubernetes deployments \(issue #5\)/);
+  // Built, but needing configuration: the agents without an llm section.
+  await expect(activities.writePlan({ runId: 'r', feature: 'f', workspace, services: [] })).rejects.toMatchObject({
+    type: 'LlmNotConfigured',
+    nonRetryable: true,
+    message: 'writePlan needs an llm section in config: the architect is an LLM agent',
+  });
   // Without Prometheus a soak cannot pass: a clear non-retryable failure, not a silent pass.
   await expect(activities.analyzeSlo({ runId: 'r', service: 'messages', environment: 'production', sample: 1 })).rejects.toMatchObject({
     type: 'PrometheusNotConfigured',
     nonRetryable: true,
   });
-  await expect(activities.deployService({ runId: 'r', service: 'messages', environment: 'production', namespace: 'p', workspace })).rejects.toThrow(/Kubernetes/);
 });
 
 test('notifications without a slack section are not delivered, and say why; with one they need the bot token', async () => {
