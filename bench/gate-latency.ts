@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const { activities } = activityDoubles({
     writePlan: async (input) => {
       planStarted(performance.now());
-      return { planPath: 'plan.md', dataModelPath: 'data-model.md', services: input.services.length ? input.services : ['messages'], summary: '', usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 } };
+      return { planPath: 'plan.md', dataModelPath: 'data-model.md', services: input.services.length ? input.services : ['messages'], integrations: {}, summary: '', usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 } };
     },
   });
   const worker = await buildWorker({ connection: native, namespace: 'default', taskQueue: 'bench', activities });

@@ -204,9 +204,18 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
     // 4. Implement, service by service; migrations are reviewed before anything runs them
     enterPhase('implement');
     for (const service of services) {
-      const work = await agents.implementService({ runId, service: service.name, workspace, tokensUsed: tokensUsed() });
-      recordUsage('implement', work.usage);
-      event('implement', `${service.name} implemented`, work.summary);
+      // The plan says how each service is touched: gRPC and event work first, then the rest of its tasks.
+      const touches = plan.integrations[service.name] ?? [];
+      const steps = [
+        ...(touches.includes('grpc') ? [['gRPC built', agents.buildGrpc] as const] : []),
+        ...(touches.includes('events') ? [['events integrated', agents.integrateEvents] as const] : []),
+        ['implemented', agents.implementService] as const,
+      ];
+      for (const [done, step] of steps) {
+        const work = await step({ runId, service: service.name, workspace, tokensUsed: tokensUsed() });
+        recordUsage('implement', work.usage);
+        event('implement', `${service.name}: ${done}`, work.summary);
+      }
     }
     const withDatabase = services.filter((s) => s.hasDatabase);
     if (withDatabase.length > 0) {
@@ -214,7 +223,8 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
         const reviews = [];
         let blocking = false;
         for (const service of withDatabase) {
-          const review = await migrations.prepareMigrations({ runId, service: service.name, workspace, comments, feature: state.feature });
+          const review = await migrations.prepareMigrations({ runId, service: service.name, workspace, comments, feature: state.feature, tokensUsed: tokensUsed() });
+          if (review.usage) recordUsage('implement', review.usage);
           review.files.forEach((path) => state.artifacts.push({ phase: 'implement', kind: 'migration', path, service: service.name }));
           reviews.push(`${service.name}: ${review.summary}`);
           blocking ||= review.blocking;

@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { SlipwayConfig } from '../../config/schema';
 import { emptyUsage, type TokenUsage } from '../../workflows/state';
 import { commitPaths } from '../repo/workspace';
-import { architect, docsWriter, implementer, specWriter, taskPlanner } from './roles';
+import { architect, docsWriter, serviceRole, specWriter, taskPlanner, type ServiceRoleKind } from './roles';
 import { runAgent, type Role } from './runtime';
 import { openClarifications, requirementsChecklist, specScaffold } from './specTemplate';
 import type { ToolContext } from './tools';
@@ -17,7 +17,7 @@ export interface Workspace {
 }
 
 /** Every agent input carries what the run has spent so far, against the run's token budget. */
-interface Budgeted {
+export interface Budgeted {
   tokensUsed?: number;
 }
 
@@ -48,6 +48,8 @@ export interface PlanResult {
   dataModelPath: string;
   /** Affected services in rollout order. */
   services: string[];
+  /** How the plan touches each service: grpc, events, schema, cache, analytics. */
+  integrations: Record<string, string[]>;
   summary: string;
   usage: TokenUsage;
 }
@@ -79,25 +81,53 @@ function needsLlm(activity: string, role: string): never {
   throw ApplicationFailure.nonRetryable(`${activity} needs an llm section in config: the ${role} is an LLM agent`, 'LlmNotConfigured');
 }
 
-export function createAgentActivities(deps: { config: SlipwayConfig }) {
-  const { config } = deps;
-
-  /** Runs a role in the workspace with the config's model and limits, then commits what it wrote. */
-  async function agent<T>(role: Role<T>, prompt: string, input: Budgeted & { runId: string; workspace: Workspace }, commands: string[], commitMessage: string) {
+/** Runs a role in the run's workspace with the config's model and limits, then commits (and pushes) what it wrote. */
+export function createAgentRunner(config: SlipwayConfig) {
+  return async function agent<T>(role: Role<T>, prompt: string, input: Budgeted & { runId: string; workspace: Workspace }, commands: string[], commitMessage: string) {
     const llm = config.llm;
     if (llm === undefined) throw new Error('unreachable: agent() without llm');
     const apiKey = process.env[llm.apiKeyEnv];
     if (!apiKey) throw ApplicationFailure.nonRetryable(`${llm.apiKeyEnv} is not set: the agents cannot call the Anthropic API`, 'LlmNotConfigured');
     const client = new Anthropic({ apiKey, ...(llm.baseUrl ? { baseURL: llm.baseUrl } : {}), maxRetries: 3, timeout: 10 * 60_000 });
-    const ctx: ToolContext = { root: input.workspace.path, maxFileBytes: 256 * 1024, commands, commandTimeoutMs: 10 * 60_000, outputCapBytes: 16 * 1024 };
+    const ctx: ToolContext = {
+      root: input.workspace.path,
+      maxFileBytes: 256 * 1024,
+      commands,
+      commandTimeoutMs: 10 * 60_000,
+      outputCapBytes: 16 * 1024,
+      commit: (message) => commitPaths(input.workspace, ['.'], `${message}\n\nRun ${input.runId}.`, config.repository.remote),
+    };
     const outcome = await runAgent(client, role, prompt, ctx, {
       model: llm.model,
       maxTurns: llm.maxTurns,
       tokensLeft: llm.tokenBudget - (input.tokensUsed ?? 0),
       maxOutputTokens: 8192,
     });
-    await commitPaths(input.workspace, ['.'], `${commitMessage}\n\nRun ${input.runId}; written by the ${role.name} (${llm.model}).`);
+    await commitPaths(input.workspace, ['.'], `${commitMessage}\n\nRun ${input.runId}; written by the ${role.name} (${llm.model}).`, config.repository.remote);
     return outcome;
+  };
+}
+
+export function createAgentActivities(deps: { config: SlipwayConfig }) {
+  const { config } = deps;
+
+  const agent = createAgentRunner(config);
+
+  async function serviceWork(kind: ServiceRoleKind, activity: string, input: ServiceWorkInput): Promise<ImplementResult> {
+    const role = { grpc: 'gRPC builder', events: 'event integrator', implement: 'implementer' }[kind];
+    if (config.llm === undefined) needsLlm(activity, role);
+    const service = config.services.find((s) => s.name === input.service);
+    if (service === undefined) throw ApplicationFailure.nonRetryable(`service ${input.service} is not in the config`, 'UnknownService');
+    const commands = Object.values(service.commands);
+    const { result, usage } = await agent(
+      serviceRole(kind, { name: service.name, path: service.path, commands }, input.workspace.specDir),
+      `Deliver ${input.workspace.branch} in ${service.name}: your part as ${role}.`,
+      input,
+      commands,
+      `${kind === 'implement' ? 'feat' : kind}(${service.name}): ${input.workspace.branch}`,
+    );
+    if (!result.testsPassed) throw ApplicationFailure.nonRetryable(`${service.name}: the ${role} could not make the service's tests pass: ${result.summary}`, 'ServiceTestsFailed');
+    return { commits: [], summary: result.summary, usage };
   }
 
   return {
@@ -125,7 +155,7 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
       await writeText(join(input.workspace.path, specPath), spec);
       await writeText(join(input.workspace.path, checklistPath), requirementsChecklist({ feature: input.feature, specPath }));
       const round = input.comments.length + 1;
-      await commitPaths(input.workspace, [specPath, checklistPath], `spec: scaffold ${input.workspace.branch} (round ${round})\n\nRun ${input.runId}. No LLM is configured: complete the marked sections on this branch.`);
+      await commitPaths(input.workspace, [specPath, checklistPath], `spec: scaffold ${input.workspace.branch} (round ${round})\n\nRun ${input.runId}. No LLM is configured: complete the marked sections on this branch.`, config.repository.remote);
       return {
         specPath,
         checklistPath,
@@ -148,6 +178,7 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
         planPath: `${input.workspace.specDir}/plan.md`,
         dataModelPath: `${input.workspace.specDir}/data-model.md`,
         services: result.services.map((s) => s.name),
+        integrations: Object.fromEntries(result.services.map((s) => [s.name, s.integrations])),
         summary: result.summary,
         usage,
       };
@@ -157,20 +188,17 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
       const { result, usage } = await agent(taskPlanner(input.workspace.path, input.workspace.specDir), `Write the tasks for ${input.workspace.branch}.`, input, [], `tasks: ${input.workspace.branch}`);
       return { tasksPath: `${input.workspace.specDir}/tasks.md`, taskCount: result.taskCount, usage };
     },
+    /** gRPC changes of one service: backward-compatible proto, handler, client, tests. */
+    async buildGrpc(input: ServiceWorkInput): Promise<ImplementResult> {
+      return serviceWork('grpc', 'buildGrpc', input);
+    },
+    /** Event changes of one service: outbox producer, idempotent consumer, dead-letter handling. */
+    async integrateEvents(input: ServiceWorkInput): Promise<ImplementResult> {
+      return serviceWork('events', 'integrateEvents', input);
+    },
+    /** The rest of the service's tasks, until its own tests pass. */
     async implementService(input: ServiceWorkInput): Promise<ImplementResult> {
-      if (config.llm === undefined) needsLlm('implementService', 'implementer');
-      const service = config.services.find((s) => s.name === input.service);
-      if (service === undefined) throw ApplicationFailure.nonRetryable(`service ${input.service} is not in the config`, 'UnknownService');
-      const commands = Object.values(service.commands);
-      const { result, usage } = await agent(
-        implementer({ name: service.name, path: service.path, commands }, input.workspace.specDir),
-        `Implement the tasks of ${input.workspace.branch} that touch ${service.name}.`,
-        input,
-        commands,
-        `feat(${service.name}): ${input.workspace.branch}`,
-      );
-      if (!result.testsPassed) throw ApplicationFailure.nonRetryable(`${service.name}: the implementer could not make the service's tests pass: ${result.summary}`, 'ServiceTestsFailed');
-      return { commits: [], summary: result.summary, usage };
+      return serviceWork('implement', 'implementService', input);
     },
     async writeDocs(input: Budgeted & { runId: string; feature: string; workspace: Workspace }): Promise<DocsResult> {
       if (config.llm === undefined) needsLlm('writeDocs', 'docs writer');

@@ -108,17 +108,41 @@ export const implementResult = z.object({
   testsPassed: z.boolean().describe("Whether the service's tests passed at the end"),
 });
 
-export function implementer(service: { name: string; path: string; commands: string[] }, specDir: string): Role<z.infer<typeof implementResult>> {
+export type ServiceRoleKind = 'grpc' | 'events' | 'implement';
+
+const SERVICE_ROLES: Record<ServiceRoleKind, { name: string; brief: string[] }> = {
+  grpc: {
+    name: 'gRPC builder',
+    brief: [
+      'Make the gRPC changes the plan and contracts/ call for: proto changes that stay backward compatible (add fields and methods, never renumber or remove),',
+      'regenerate code if the service does so, write the server handler, the client used by callers, and tests for both.',
+    ],
+  },
+  events: {
+    name: 'event integrator',
+    brief: [
+      'Make the event changes the plan calls for: producers write to an outbox table in the same transaction as the change and a relay publishes it;',
+      'consumers are idempotent (deduplicate by event id) and send poison messages to a dead-letter queue after bounded retries; test both sides.',
+    ],
+  },
+  implement: {
+    name: 'implementer',
+    brief: ['Work through the remaining tasks in tasks.md for this service.'],
+  },
+};
+
+/** The per-service roles: gRPC builder, event integrator, implementer. They commit per task and must leave the tests passing. */
+export function serviceRole(kind: ServiceRoleKind, service: { name: string; path: string; commands: string[] }, specDir: string): Role<z.infer<typeof implementResult>> {
+  const role = SERVICE_ROLES[kind];
   return {
-    name: `implementer of ${service.name}`,
-    tools: [...EDIT_TOOLS, 'run_command'],
+    name: `${role.name} of ${service.name}`,
+    tools: [...EDIT_TOOLS, 'run_command', 'commit'],
     result: implementResult,
     system: [
-      `You implement the feature in the service ${service.name} (under ${service.path}), working through ${specDir}/tasks.md.`,
-      'Do the tasks for this service in order; mark each done in tasks.md by changing "- [ ]" to "- [X]".',
-      'gRPC: keep proto changes backward compatible (new fields and methods only), write the handler, the client and tests.',
-      'Events: publish through an outbox, consume idempotently, route poison messages to a dead-letter queue.',
-      `Run the service's tests with run_command (${service.commands.join(' | ') || 'no commands configured'}) and fix failures.`,
+      `You are the ${role.name} for the service ${service.name} (under ${service.path}), delivering the feature planned in ${specDir}.`,
+      ...role.brief,
+      `For each task of ${specDir}/tasks.md you complete, mark it "- [X]" and commit with the task id in the message.`,
+      `Run the service's tests with run_command (${service.commands.join(' | ') || 'no commands configured'}) and fix failures before you finish.`,
       'Finish by calling submit_result with a summary and whether the tests passed.',
     ].join('\n'),
   };
@@ -140,6 +164,28 @@ export function docsWriter(root: string, specDir: string): Role<z.infer<typeof d
     accept: async (result) => {
       const absent = missing(root, result.paths);
       return absent.length > 0 ? `these paths do not exist: ${absent.join(', ')}` : undefined;
+    },
+  };
+}
+
+export const migrationResult = z.object({ files: z.array(z.string().min(1)).min(2).describe('The up and down files written, relative to the repository root') });
+
+export function migrationWriter(root: string, service: { name: string; dir: string; up: string; down: string }, specDir: string): Role<z.infer<typeof migrationResult>> {
+  return {
+    name: `migration writer of ${service.name}`,
+    tools: [...EDIT_TOOLS],
+    result: migrationResult,
+    system: [
+      `You write PostgreSQL migrations for the service ${service.name}, for the change described in ${specDir}/plan.md and data-model.md.`,
+      `Write each migration as a pair in ${service.dir}: "${service.up}" and "${service.down}", where {version} is a 14-digit UTC timestamp and {name} snake_case.`,
+      'Every migration must be reversible: the down file undoes exactly what the up file does.',
+      'Prefer changes that do not lock busy tables: add columns nullable or with a constant default, create indexes CONCURRENTLY in a file of their own',
+      'that starts with the line "-- no-transaction", add constraints NOT VALID and validate them separately, and set lock_timeout and statement_timeout.',
+      'When reviewer comments are given, revise the migrations to address each one. Finish by calling submit_result with the files you wrote.',
+    ].join('\n'),
+    accept: async (result) => {
+      const absent = missing(root, result.files);
+      return absent.length > 0 ? `these files do not exist: ${absent.join(', ')}` : undefined;
     },
   };
 }

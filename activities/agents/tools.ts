@@ -19,6 +19,8 @@ export interface ToolContext {
   commands: string[];
   commandTimeoutMs: number;
   outputCapBytes: number;
+  /** Commits every change in the worktree (and pushes when a remote is configured); returns the commit or undefined when nothing changed. */
+  commit?: (message: string) => Promise<string | undefined>;
 }
 
 const SKIP_DIRS = new Set(['.git', 'node_modules']);
@@ -162,6 +164,12 @@ async function runCommand(ctx: ToolContext, input: { command: string }): Promise
   });
 }
 
+async function commit(ctx: ToolContext, input: { message: string }): Promise<string> {
+  if (ctx.commit === undefined) throw new ToolError('committing is not available to this role');
+  const sha = await ctx.commit(input.message);
+  return sha ? `committed ${sha}` : 'nothing to commit';
+}
+
 /** Tool definitions: name, what the model reads, the input schema (zod, also sent as JSON Schema), and the work. */
 export const WORKSPACE_TOOLS = {
   view: {
@@ -193,6 +201,11 @@ export const WORKSPACE_TOOLS = {
     description: "Run one of the service's allowed commands (e.g. its tests) in the repository root; returns exit code and output.",
     input: z.object({ command: z.string() }),
     run: runCommand,
+  },
+  commit: {
+    description: 'Commit all changes so far with a clear message saying what and why (one commit per task, e.g. "T004: add SendNotification handler").',
+    input: z.object({ message: z.string().min(3).max(2000) }),
+    run: commit,
   },
 } as const;
 

@@ -4,9 +4,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { simpleGit } from 'simple-git';
 import type { ServiceConfig, SlipwayConfig } from '../../config/schema';
-import type { Workspace } from '../agents';
+import type { TokenUsage } from '../../workflows/state';
+import { createAgentRunner, type Workspace } from '../agents';
+import { migrationWriter } from '../agents/roles';
 import { heartbeatIfActivity } from '../heartbeat';
-import { adapterMissing } from '../missing';
 import { commitPaths } from '../repo/workspace';
 import { fileNameOf, readMigrations, type MigrationFile } from './files';
 import { lintMigrations, type LintFinding } from './lint';
@@ -29,6 +30,7 @@ export interface MigrationTarget {
 
 export function createMigrationActivities(deps: { config: SlipwayConfig; logger: Logger }) {
   const { config } = deps;
+  const agent = createAgentRunner(config);
   const serviceOf = (name: string): ServiceConfig & { database: NonNullable<ServiceConfig['database']> } => {
     const service = config.services.find((s) => s.name === name);
     if (service?.database === undefined) throw ApplicationFailure.nonRetryable(`service ${name} has no database section in config`, 'NoDatabase');
@@ -79,12 +81,25 @@ export function createMigrationActivities(deps: { config: SlipwayConfig; logger:
      * configured), lints them with squawk, and rehearses them on each environment's database in a
      * transaction that is rolled back. The summary is what the migration-review gate shows.
      */
-    async prepareMigrations(input: { runId: string; service: string; workspace: Workspace; comments: string[]; feature?: string }): Promise<MigrationReview> {
+    async prepareMigrations(input: { runId: string; service: string; workspace: Workspace; comments: string[]; feature?: string; tokensUsed?: number }): Promise<MigrationReview & { usage?: TokenUsage }> {
       const service = serviceOf(input.service);
       let files = await newOnBranch(service, input.workspace);
+      let usage: TokenUsage | undefined;
       if (files.length === 0 || input.comments.length > 0) {
-        if (config.llm !== undefined) adapterMissing('prepareMigrations', 'the migration writer agent (issue #3) is required');
-        await writeTemplate(service, input, files[0]);
+        if (config.llm !== undefined) {
+          const dir = relative(input.workspace.path, migrationsDir(service, input.workspace));
+          const review = input.comments.length > 0 ? `\nThe reviewer rejected the previous migrations. Address every comment:\n${input.comments.map((c, i) => `${i + 1}. ${c}`).join('\n')}` : '';
+          const outcome = await agent(
+            migrationWriter(input.workspace.path, { name: service.name, dir, up: service.database.layout.up, down: service.database.layout.down }, input.workspace.specDir),
+            `Write the migrations ${service.name} needs for ${input.workspace.branch}.${review}`,
+            input,
+            [],
+            `migrations(${service.name}): ${input.workspace.branch}`,
+          );
+          usage = outcome.usage;
+        } else {
+          await writeTemplate(service, input, files[0]);
+        }
         files = await newOnBranch(service, input.workspace);
       }
       const findings = await lintMigrations(files.flatMap((f) => [f.upPath, ...(f.downPath ? [f.downPath] : [])]), config.migrations.blockingRules);
@@ -108,6 +123,7 @@ export function createMigrationActivities(deps: { config: SlipwayConfig; logger:
         files: paths,
         findings,
         blocking,
+        ...(usage ? { usage } : {}),
         summary: [`${files.length} new migration(s): ${files.map((f) => basename(f.upPath)).join(', ')}`, lint, ...rehearsals].join('\n'),
       };
     },
@@ -143,7 +159,7 @@ export function createMigrationActivities(deps: { config: SlipwayConfig; logger:
     const downPath = join(dir, fileNameOf(service.database.layout.down, version, name));
     await writeFile(upPath, existing ? `${existing.up.replace(/-- Review comments:[\s\S]*$/, '')}${review}` : up);
     if (!existing?.downPath) await writeFile(downPath, down);
-    await commitPaths(input.workspace, [relative(input.workspace.path, upPath), relative(input.workspace.path, downPath)], `migrations: ${service.name} ${version}_${name}\n\nRun ${input.runId}.`);
+    await commitPaths(input.workspace, [relative(input.workspace.path, upPath), relative(input.workspace.path, downPath)], `migrations: ${service.name} ${version}_${name}\n\nRun ${input.runId}.`, config.repository.remote);
   }
 }
 export type MigrationActivities = ReturnType<typeof createMigrationActivities>;

@@ -58,7 +58,7 @@ export function createObservabilityActivities(deps: { config: SlipwayConfig; log
         throw ApplicationFailure.nonRetryable(`promtool rejected the generated alert rules: ${output || (err as Error).message}`, 'AlertRulesInvalid');
       }
       const paths = Object.keys(files);
-      await commitPaths(input.workspace, paths, `observability: alerts and dashboard for ${input.workspace.branch}\n\nRun ${input.runId}. Rules checked with promtool.`);
+      await commitPaths(input.workspace, paths, `observability: alerts and dashboard for ${input.workspace.branch}\n\nRun ${input.runId}. Rules checked with promtool.`, config.repository.remote);
       return { paths };
     },
   };

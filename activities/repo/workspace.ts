@@ -64,14 +64,23 @@ export async function prepareWorkspace(settings: RepoSettings, runId: string, fe
   return { branch, path: folder, specDir: `specs/${branch}` };
 }
 
-/** Commits everything under `paths` in the worktree; returns the commit, or undefined when nothing changed. */
-export async function commitPaths(workspace: Workspace, paths: string[], message: string): Promise<string | undefined> {
+/**
+ * Commits everything under `paths` in the worktree; returns the commit, or undefined when nothing
+ * changed (so a retried activity never adds an empty commit). With a remote, the branch is pushed
+ * too, which is a no-op when it is already there.
+ */
+export async function commitPaths(workspace: Workspace, paths: string[], message: string, remote?: string): Promise<string | undefined> {
   // Slipway commits as itself, whatever identity the machine has configured.
   const git = simpleGit(workspace.path, { config: ['user.name=Slipway', 'user.email=slipway@localhost'] });
   await git.add(paths);
   const staged = await git.diff(['--cached', '--name-only']);
-  if (staged.trim() === '') return undefined;
-  const result = await git.commit(message);
-  return result.commit || undefined;
+  const commit = staged.trim() === '' ? undefined : (await git.commit(message)).commit || undefined;
+  if (remote !== undefined) {
+    try {
+      await git.push(remote, `${workspace.branch}:${workspace.branch}`, ['--set-upstream']);
+    } catch (err) {
+      throw ApplicationFailure.retryable(`git push of ${workspace.branch} to ${remote} failed: ${(err as Error).message}`, 'GitPushFailed');
+    }
+  }
+  return commit;
 }
-

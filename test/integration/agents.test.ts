@@ -106,10 +106,27 @@ test('the architect names affected services among the configured ones; the task 
   );
   const plan = await activities.writePlan({ runId: 'run-agents', feature: 'f', workspace, services: [] });
   expect(plan.services).toEqual(['notifications', 'messages']);
+  expect(plan.integrations).toEqual({ notifications: ['events'], messages: ['grpc', 'schema'] });
   expect(JSON.stringify(fake.requests[1]?.body.messages.at(-1))).toContain('unknown services billing: choose among messages, notifications');
   const tasks = await activities.writeTasks({ runId: 'run-agents', workspace });
   expect(tasks).toMatchObject({ tasksPath: `${dir}/tasks.md`, taskCount: 2 });
   expect(git(workspace.path, 'log', '--format=%s', '-2')).toBe(`tasks: ${workspace.branch}\nplan: ${workspace.branch}`);
+});
+
+test('the gRPC builder commits task by task and leaves the tests passing', async () => {
+  const { activities, workspace } = await setup();
+  fake.answer(
+    { blocks: [create('services/messages/api/notify.proto', 'syntax = "proto3";\nservice Notify { rpc Send (Req) returns (Res); }\n'), { type: 'tool_use', name: 'commit', input: { message: 'T001: add Notify proto' } }] },
+    { blocks: [create('services/messages/notify.go', 'package messages\n'), { type: 'tool_use', name: 'commit', input: { message: 'T002: Notify handler' } }, { type: 'tool_use', name: 'run_command', input: { command: 'echo ok' } }] },
+    { blocks: [{ type: 'tool_use', name: 'commit', input: { message: 'T003: nothing new' } }, submit({ summary: 'Notify.Send added', testsPassed: true })] },
+  );
+  await expect(activities.buildGrpc({ runId: 'run-agents', service: 'messages', workspace })).resolves.toMatchObject({ summary: 'Notify.Send added' });
+  expect(git(workspace.path, 'log', '--format=%s', '-2')).toBe('T002: Notify handler\nT001: add Notify proto');
+  // The third commit call and the closing commit found nothing new: no empty commits.
+  expect(git(workspace.path, 'rev-list', '--count', `main..${workspace.branch}`)).toBe('2');
+  expect(JSON.stringify(fake.requests[2]?.body.messages.at(-1))).toMatch(/committed [0-9a-f]{40}/);
+  expect(fake.requests[0]?.body.system?.[0]?.text).toMatch(/gRPC builder for the service messages[\s\S]*backward compatible/);
+  expect(fake.requests[0]?.body.tools?.map((t) => t.name)).toContain('commit');
 });
 
 test('the implementer may run only the service commands; failing tests fail the phase', async () => {

@@ -195,3 +195,39 @@ test('in a workflow, the saga reverts the migrations of every environment after 
   expect(await appliedVersions(dev.url)).toEqual([]);
   expect(await appliedVersions(prod.url)).toEqual([]);
 });
+
+test('with an LLM configured, the migration writer agent writes the pair, which is then linted and rehearsed', async () => {
+  const { FakeAnthropic } = await import('../support/fakeAnthropic');
+  const fake = await new FakeAnthropic().start();
+  try {
+    const { workspace, dev } = await setup();
+    process.env.SLIPWAY_TEST_ANTHROPIC_KEY = 'sk-ant-test';
+    const config = parseConfig({
+      repository: { path: workspace.path, worktreesDir: join(workspace.path, '..') },
+      services: [{ name: 'messages', path: 'services/messages', database: { urlEnv: 'SLIPWAY_TEST_MESSAGES_DB' } }],
+      environments: [{ name: 'dev' }],
+      llm: { model: 'claude-sonnet-4-5', apiKeyEnv: 'SLIPWAY_TEST_ANTHROPIC_KEY', baseUrl: fake.url },
+    });
+    const activities = createActivities({ config, logger: pino({ level: 'silent' }) });
+    const dir = 'services/messages/migrations';
+    fake.answer({
+      blocks: [
+        { type: 'tool_use', name: 'create_file', input: { path: `${dir}/20261123120000_add_read_at.up.sql`, content: 'SET lock_timeout = 1000;\nALTER TABLE users ADD COLUMN IF NOT EXISTS read_at timestamptz;\n' } },
+        { type: 'tool_use', name: 'create_file', input: { path: `${dir}/20261123120000_add_read_at.down.sql`, content: 'ALTER TABLE users DROP COLUMN read_at;\n' } },
+        { type: 'tool_use', name: 'submit_result', input: { files: [`${dir}/20261123120000_add_read_at.up.sql`, `${dir}/20261123120000_add_read_at.down.sql`] } },
+      ],
+      usage: { input: 700, output: 300 },
+    });
+    const review = await activities.prepareMigrations({ runId: 'run-1', service: 'messages', workspace, comments: [] });
+    expect(review.files).toEqual([`${dir}/20261123120000_add_read_at.up.sql`, `${dir}/20261123120000_add_read_at.down.sql`]);
+    expect(review.usage).toMatchObject({ inputTokens: 700, outputTokens: 300 });
+    expect(review.summary).toMatch(/dry run on dev: would apply 20260101000000_create_users\.up\.sql \(\d+ ms\), 20261123120000_add_read_at\.up\.sql/);
+    // Dropping the column on the way down is what squawk flags: the reviewer sees it as blocking.
+    expect(review.findings.map((f) => f.rule)).toContain('ban-drop-column');
+    expect(fake.requests[0]?.body.system?.[0]?.text).toMatch(/migration writer|PostgreSQL migrations for the service messages/);
+    expect(git(workspace.path, 'log', '-1', '--format=%s')).toBe(`migrations(messages): ${workspace.branch}`);
+    expect(await appliedVersions(dev.url)).toEqual([]);
+  } finally {
+    await fake.stop();
+  }
+});

@@ -73,9 +73,29 @@ test('without an LLM the spec writer commits the spec-kit scaffold; a retry adds
   expect(git(repo, 'status', '--porcelain')).toBe('');
 });
 
-test('with an LLM configured the spec writer needs the agent runtime and says so', async () => {
+test('with an LLM configured but no API key, the spec writer names the missing variable', async () => {
   const { repo, worktrees } = await fixtureRepo();
-  const activities = activitiesFor(repo, worktrees, { llm: { model: 'claude-sonnet-4-5' } });
+  const activities = activitiesFor(repo, worktrees, { llm: { model: 'claude-sonnet-4-5', apiKeyEnv: 'SLIPWAY_TEST_UNSET_ANTHROPIC_KEY' } });
   const workspace = await activities.prepareWorkspace({ runId: 'run-llm', feature });
-  await expect(activities.writeSpec({ runId: 'run-llm', feature, workspace, comments: [] })).rejects.toMatchObject({ type: 'AdapterMissing' });
+  await expect(activities.writeSpec({ runId: 'run-llm', feature, workspace, comments: [] })).rejects.toMatchObject({
+    type: 'LlmNotConfigured',
+    message: 'SLIPWAY_TEST_UNSET_ANTHROPIC_KEY is not set: the agents cannot call the Anthropic API',
+  });
+});
+
+test('with a remote configured, the feature branch is pushed with its commits; pushing again changes nothing', async () => {
+  const { repo, worktrees } = await fixtureRepo();
+  const remote = await mkdtemp(join(tmpdir(), 'slipway-remote-'));
+  git(remote, 'init', '-q', '--bare');
+  git(repo, 'remote', 'add', 'origin', remote);
+  const activities = createActivities({
+    config: parseConfig({ repository: { path: repo, worktreesDir: worktrees, remote: 'origin' }, services: [{ name: 'messages', path: 'm' }], environments: [{ name: 'production' }] }),
+    logger: pino({ level: 'silent' }),
+  });
+  const workspace = await activities.prepareWorkspace({ runId: 'run-push', feature });
+  await activities.writeSpec({ runId: 'run-push', feature, workspace, comments: [] });
+  expect(git(remote, 'log', '-1', '--format=%s', workspace.branch)).toBe(`spec: scaffold ${workspace.branch} (round 1)`);
+  await activities.writeSpec({ runId: 'run-push', feature, workspace, comments: [] });
+  // The initial commit and the one spec commit: the retry pushed nothing new.
+  expect(git(remote, 'rev-list', '--count', workspace.branch)).toBe('2');
 });
