@@ -82,6 +82,21 @@ export const serviceSchema = z.object({
     .object({
       deployment: z.string().min(1),
       container: z.string().min(1).optional(),
+      /** Image of the release, e.g. registry.example.com/messages:1.4.0. */
+      image: z.string().min(1).prefault('registry.local/{{service}}:latest'),
+      port: z.number().int().min(1).max(65535).prefault(8080),
+      replicas: z.number().int().min(1).prefault(2),
+      maxReplicas: z.number().int().min(1).prefault(6),
+      resources: z
+        .object({
+          cpu: z.string().prefault('100m'),
+          memory: z.string().prefault('128Mi'),
+          cpuLimit: z.string().prefault('500m'),
+          memoryLimit: z.string().prefault('256Mi'),
+        })
+        .prefault({}),
+      /** How long a rollout may make no progress before it fails. */
+      progressDeadlineSeconds: z.number().int().min(1).prefault(600),
     })
     .optional(),
   slo: sloSchema.prefault({ errorRatio: 0.05, p99Seconds: 1 }),

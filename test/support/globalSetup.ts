@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { ensureKubernetes } from '../../scripts/kubernetes';
 import { ensurePrometheus } from '../../scripts/prometheus';
 import { ensureTemporalCli, freePort, startDevServer, type DevServer } from '../../scripts/temporal';
 import { WORKFLOWS_PATH } from '../../worker/build';
@@ -14,6 +15,8 @@ export default async function globalSetup(): Promise<void> {
   const prometheus = await ensurePrometheus(progress);
   process.env.SLIPWAY_TEST_PROMETHEUS = prometheus.prometheus;
   process.env.SLIPWAY_TEST_PROMTOOL = prometheus.promtool;
+  // The control plane is built once per machine (about ten minutes cold), then reused from the cache.
+  process.env.SLIPWAY_TEST_KUBE_BINARIES = JSON.stringify(await ensureKubernetes(progress));
   const [server, bundle] = await Promise.all([
     freePort().then((port) => startDevServer({ binary, port, logFile: join(dir, 'temporal.log') })),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),

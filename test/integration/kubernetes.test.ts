@@ -1,0 +1,108 @@
+import { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { createActivities, type Workspace } from '../../activities';
+import { Cluster } from '../../activities/kubernetes/cluster';
+import { serviceManifests } from '../../activities/kubernetes/manifests';
+import { parseConfig } from '../../config/load';
+import type { SlipwayConfigInput } from '../../config/schema';
+import { startControlPlane, type ControlPlane, type KubeBinaries } from '../../scripts/kubernetes';
+import { fixtureRepo } from '../support/gitRepo';
+
+let plane: ControlPlane;
+let apps: AppsV1Api;
+
+beforeAll(async () => {
+  plane = await startControlPlane(JSON.parse(process.env.SLIPWAY_TEST_KUBE_BINARIES as string) as KubeBinaries);
+  process.env.KUBECONFIG = plane.kubeconfig;
+  const kc = new KubeConfig();
+  kc.loadFromFile(plane.kubeconfig);
+  apps = kc.makeApiClient(AppsV1Api);
+});
+afterAll(() => plane.stop());
+
+const service = (image: string, extra: object = {}) => ({
+  name: 'messages',
+  path: 'services/messages',
+  kubernetes: { deployment: 'messages', image, replicas: 2, progressDeadlineSeconds: 6, ...extra },
+});
+
+async function setup(services: SlipwayConfigInput['services'], runId = `run-${Math.random().toString(36).slice(2, 8)}`) {
+  const { repo, worktrees } = await fixtureRepo();
+  const config = parseConfig({
+    repository: { path: repo, worktreesDir: worktrees },
+    services,
+    environments: [{ name: 'staging', namespace: `staging-${runId}`, kubeContext: plane.context }, { name: 'production', namespace: `prod-${runId}`, kubeContext: plane.context }],
+  });
+  const activities = createActivities({ config, logger: pino({ level: 'silent' }) });
+  const workspace = await activities.prepareWorkspace({ runId, feature: 'Add real-time notifications' });
+  return { activities, workspace, runId, ns: (env: string) => (env === 'staging' ? `staging-${runId}` : `prod-${runId}`) };
+}
+
+const imageOf = async (namespace: string) => (await apps.readNamespacedDeployment({ name: 'messages', namespace })).spec?.template.spec?.containers[0]?.image;
+const target = (runId: string, namespace: string, workspace: Workspace) => ({ runId, service: 'messages', environment: 'staging', namespace, kubeContext: plane.context, workspace });
+
+test('the dry run validates every object and rejects an invalid one with the API server\'s message', async () => {
+  const good = await setup([service('registry.local/messages:1.0')]);
+  const review = await good.activities.prepareManifests({ runId: good.runId, services: ['messages'], environments: ['staging', 'production'], workspace: good.workspace, comments: [] });
+  expect(review).toMatchObject({ valid: true, summary: 'server-side dry run: 10 objects valid in staging, production' });
+  expect(review.paths).toEqual([`${good.workspace.specDir}/deploy/staging/messages.yaml`, `${good.workspace.specDir}/deploy/production/messages.yaml`]);
+  // A dry run creates nothing.
+  expect(await new Cluster((() => { const kc = new KubeConfig(); kc.loadFromFile(plane.kubeconfig); return kc; })()).readDeployment('messages', good.ns('staging'))).toBeUndefined();
+
+  const bad = await setup([service('registry.local/messages:1.0', { resources: { cpu: 'lots' } })]);
+  const rejected = await bad.activities.prepareManifests({ runId: bad.runId, services: ['messages'], environments: ['staging'], workspace: bad.workspace, comments: [] });
+  expect(rejected.valid).toBe(false);
+  expect(rejected.summary).toMatch(/REJECTED .*\n  - staging: Deployment\/messages: .*quantities must match the regular expression/);
+});
+
+test('apply creates; the same manifests again change nothing', async () => {
+  const { workspace, runId, ns } = await setup([service('registry.local/messages:1.0')]);
+  const cluster = Cluster.forContext(plane.context);
+  const objects = serviceManifests(parseConfig({ repository: { path: '.' }, services: [service('registry.local/messages:1.0')], environments: [{ name: 'staging' }] }).services[0]!, {
+    runId,
+    branch: workspace.branch,
+    environment: 'staging',
+    namespace: ns('staging'),
+  });
+  await cluster.ensureNamespace(ns('staging'));
+  expect(await Promise.all(objects.map((o) => cluster.applyOne(o)))).toEqual([true, true, true, true, true]);
+  expect(await Promise.all(objects.map((o) => cluster.applyOne(o)))).toEqual([false, false, false, false, false]);
+  const deployment = await apps.readNamespacedDeployment({ name: 'messages', namespace: ns('staging') });
+  expect(deployment.metadata?.managedFields?.map((f) => f.manager)).toContain('slipway');
+  expect(deployment.metadata?.labels).toMatchObject({ 'slipway.dev/run': runId, 'slipway.dev/feature': workspace.branch });
+});
+
+test('a new image rolls out; an unschedulable one times out with the pod details; rollback restores the previous template', async () => {
+  const v1 = await setup([service('registry.local/messages:1.0')]);
+  const ns = v1.ns('staging');
+  const first = await v1.activities.deployService(target(v1.runId, ns, v1.workspace));
+  expect(first).toEqual({ revision: 1 });
+
+  const v2 = await setup([service('registry.local/messages:2.0')]);
+  const second = await v2.activities.deployService(target(v2.runId, ns, v2.workspace));
+  expect(second).toEqual({ revision: 2, previousRevision: 1 });
+  expect(await imageOf(ns)).toBe('registry.local/messages:2.0');
+  // A retried deploy (after a crash) changes nothing and still knows where to roll back to.
+  expect(await v2.activities.deployService(target(v2.runId, ns, v2.workspace))).toEqual(second);
+
+  const huge = await setup([service('registry.local/messages:3.0', { resources: { cpu: '64', cpuLimit: '64' } })]);
+  const err = await huge.activities.deployService(target(huge.runId, ns, huge.workspace)).catch((e: unknown) => e);
+  expect(err).toMatchObject({ type: 'RolloutFailed', nonRetryable: true });
+  expect((err as Error).message).toMatch(/exceeded its progress deadline \(6s\)/);
+  expect((err as Error).message).toMatch(/condition PodScheduled=False \(Unschedulable\): .*Insufficient cpu/);
+  expect((err as Error).message).toMatch(/event Warning FailedScheduling/);
+
+  await huge.activities.rollbackService({ ...target(huge.runId, ns, huge.workspace), deployment: { revision: 3, previousRevision: 2 } });
+  expect(await imageOf(ns)).toBe('registry.local/messages:2.0');
+  const restored = await apps.readNamespacedDeployment({ name: 'messages', namespace: ns });
+  expect(restored.status).toMatchObject({ availableReplicas: 2, updatedReplicas: 2 });
+});
+
+test('rolling back a Deployment this run created deletes it', async () => {
+  const run = await setup([service('registry.local/messages:1.0')]);
+  const ns = run.ns('production');
+  const deployment = await run.activities.deployService({ ...target(run.runId, ns, run.workspace), environment: 'production' });
+  expect(deployment.previousRevision).toBeUndefined();
+  await run.activities.rollbackService({ ...target(run.runId, ns, run.workspace), environment: 'production', deployment });
+  expect(await Cluster.forContext(plane.context).readDeployment('messages', ns)).toBeUndefined();
+});
