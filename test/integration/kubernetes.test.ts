@@ -47,7 +47,7 @@ test('the dry run validates every object and rejects an invalid one with the API
   expect(review).toMatchObject({ valid: true, summary: 'server-side dry run: 10 objects valid in staging, production' });
   expect(review.paths).toEqual([`${good.workspace.specDir}/deploy/staging/messages.yaml`, `${good.workspace.specDir}/deploy/production/messages.yaml`]);
   // A dry run creates nothing.
-  expect(await new Cluster((() => { const kc = new KubeConfig(); kc.loadFromFile(plane.kubeconfig); return kc; })()).readDeployment('messages', good.ns('staging'))).toBeUndefined();
+  expect(await Cluster.forContext(plane.context).readDeployment('messages', good.ns('staging'))).toBeUndefined();
 
   const bad = await setup([service('registry.local/messages:1.0', { resources: { cpu: 'lots' } })]);
   const rejected = await bad.activities.prepareManifests({ runId: bad.runId, services: ['messages'], environments: ['staging'], workspace: bad.workspace, comments: [] });
