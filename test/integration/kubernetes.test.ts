@@ -52,7 +52,7 @@ test('the dry run validates every object and rejects an invalid one with the API
   const bad = await setup([service('registry.local/messages:1.0', { resources: { cpu: 'lots' } })]);
   const rejected = await bad.activities.prepareManifests({ runId: bad.runId, services: ['messages'], environments: ['staging'], workspace: bad.workspace, comments: [] });
   expect(rejected.valid).toBe(false);
-  expect(rejected.summary).toMatch(/REJECTED .*\n  - staging: Deployment\/messages: .*quantities must match the regular expression/);
+  expect(rejected.summary).toMatch(/REJECTED .*\n {2}- staging: Deployment\/messages: .*quantities must match the regular expression/);
 });
 
 test('apply creates; the same manifests again change nothing', async () => {
