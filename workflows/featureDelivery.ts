@@ -247,7 +247,8 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
           comments,
         });
         review.paths.forEach((path) => state.artifacts.push({ phase: 'prepare-deploy', kind: 'manifest', path }));
-        return { result: review, summary: review.summary };
+        // Manifests the API server rejected are never approved by policy.
+        return { result: review, summary: review.summary, needsPerson: !review.valid };
       });
     }
     const audit = await commands.auditPerformance({ runId, services: state.services, workspace });

@@ -106,3 +106,70 @@ test('rolling back a Deployment this run created deletes it', async () => {
   await run.activities.rollbackService({ ...target(run.runId, ns, run.workspace), environment: 'production', deployment });
   expect(await Cluster.forContext(plane.context).readDeployment('messages', ns)).toBeUndefined();
 });
+
+test('a workflow deploys two services to two namespaces and rolls both back, in reverse, after a failed soak', async () => {
+  const { connectTestTemporal, testWorker, uniqueTaskQueue } = await import('../support/temporal');
+  const { activityDoubles } = await import('../support/doubles');
+  const { featureDelivery } = await import('../../workflows/featureDelivery');
+  const { statusQuery } = await import('../../workflows/messages');
+  const { toRunPolicy } = await import('../../config/policy');
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const { repo, worktrees } = await fixtureRepo();
+  const configFor = (version: string) =>
+    parseConfig({
+      repository: { path: repo, worktreesDir: worktrees },
+      services: ['messages', 'notifications'].map((name) => ({ name, path: `services/${name}`, kubernetes: { deployment: name, image: `registry.local/${name}:${version}`, progressDeadlineSeconds: 30 } })),
+      environments: [
+        { name: 'staging', namespace: `wf-staging-${suffix}`, kubeContext: plane.context, gate: { required: false } },
+        { name: 'production', namespace: `wf-prod-${suffix}`, kubeContext: plane.context, soak: { duration: '2s', interval: '500ms' }, gate: { required: false } },
+      ],
+      gates: { spec: { required: false }, migrationReview: { required: false }, manifestReview: { required: false } },
+    });
+
+  // The release before this run: 1.0 of both services in both namespaces.
+  const before = createActivities({ config: configFor('1.0'), logger: pino({ level: 'silent' }) });
+  const previous = await before.prepareWorkspace({ runId: 'previous-release', feature: 'previous release' });
+  for (const env of configFor('1.0').environments) {
+    for (const name of ['messages', 'notifications']) {
+      await before.deployService({ runId: 'previous-release', service: name, environment: env.name, namespace: env.namespace, kubeContext: plane.context, workspace: previous });
+    }
+  }
+
+  const config = configFor('2.0');
+  const real = createActivities({ config, logger: pino({ level: 'silent' }) });
+  const { activities, calls } = activityDoubles({
+    prepareWorkspace: real.prepareWorkspace,
+    prepareManifests: real.prepareManifests,
+    deployService: real.deployService,
+    rollbackService: real.rollbackService,
+    analyzeSlo: async (i) => {
+      const fail = i.service === 'notifications' && i.environment === 'production';
+      return { service: i.service, environment: i.environment, at: new Date().toISOString(), verdict: fail ? 'fail' : 'pass', detail: fail ? 'error ratio 20% > 5%' : 'ok' };
+    },
+  });
+  const env = await connectTestTemporal();
+  const taskQueue = uniqueTaskQueue('k8s');
+  const worker = await testWorker(env, taskQueue, activities);
+  const state = await worker.runUntil(async () => {
+    const handle = await env.client.workflow.start(featureDelivery, {
+      taskQueue,
+      workflowId: `test-k8s-${suffix}`,
+      args: [{ feature: 'Add real-time notifications', requester: 'alice', services: ['messages', 'notifications'], policy: toRunPolicy(config) }],
+    });
+    await handle.result().catch(() => undefined);
+    return handle.query(statusQuery);
+  });
+  await env.close();
+
+  expect(state.status).toBe('rolled-back');
+  expect(state.reason).toMatch(/notifications in production: soak failed at sample 2/);
+  const rollbacks = calls.filter((c) => c.name === 'rollbackService').map((c) => `${(c.input as { service: string }).service}@${(c.input as { environment: string }).environment}`);
+  expect(rollbacks).toEqual(['notifications@production', 'messages@production', 'notifications@staging', 'messages@staging']);
+  for (const namespace of [`wf-staging-${suffix}`, `wf-prod-${suffix}`]) {
+    for (const name of ['messages', 'notifications']) {
+      const d = await apps.readNamespacedDeployment({ name, namespace });
+      expect(d.spec?.template.spec?.containers[0]?.image).toBe(`registry.local/${name}:1.0`);
+      expect(d.status?.availableReplicas).toBe(2);
+    }
+  }
+});
