@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { stopProcess } from './process';
 import { cacheDir, freePort } from './temporal';
 
 const run = promisify(execFile);
@@ -116,14 +117,7 @@ export async function startControlPlane(bin: KubeBinaries, options: { nodes?: nu
     return child;
   };
   const stop = async () => {
-    for (const child of [...children].reverse()) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await gone;
-      clearTimeout(timer);
-    }
+    for (const child of [...children].reverse()) await stopProcess(child, 'SIGTERM', 5_000);
   };
 
   try {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { stopProcess } from './process';
 import { cacheDir, freePort } from './temporal';
 
 const run = promisify(execFile);
@@ -94,12 +95,7 @@ export async function startPrometheus(
   child.stdout?.pipe(logStream);
   child.stderr?.pipe(logStream);
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await gone;
-  };
+  const stop = () => stopProcess(child);
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`prometheus exited with code ${child.exitCode}; see ${join(home, 'prometheus.log')}`);

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../config/load';
+import { stopProcess } from './process';
 import { ensureTemporalCli, startDevServer } from './temporal';
 
 const root = resolve(__dirname, '..');
@@ -57,14 +58,7 @@ async function stopAll(code: number): Promise<void> {
 }
 
 function stopChild(child: ChildProcess, graceMs: number): () => Promise<void> {
-  return async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGINT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    await gone;
-    clearTimeout(timer);
-  };
+  return () => stopProcess(child, 'SIGINT', graceMs);
 }
 
 async function waitForApi(api: string): Promise<void> {

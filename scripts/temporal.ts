@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes';
+import { stopProcess } from './process';
 
 const run = promisify(execFile);
 
@@ -113,14 +114,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));
 
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await gone;
-    clearTimeout(timer);
-  };
+  const stop = () => stopProcess(child);
 
   const deadline = Date.now() + 60_000;
   for (;;) {

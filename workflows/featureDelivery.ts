@@ -266,7 +266,7 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
           summary: `Deploy ${state.services.join(', ')} to ${environment.name}${environment.soak ? ` with a ${Math.round(environment.soak.durationMs / 60000)}-minute soak per service` : ''}.`,
         }),
       );
-      const checks = await commands.runPreDeployChecks({ runId, environment: environment.name, services: state.services });
+      const checks = await commands.runPreDeployChecks({ runId, environment: environment.name, services: state.services, workspace });
       event('deploy', `pre-deploy checks (${environment.name})`, checks.summary);
       if (!checks.ok) throw ApplicationFailure.nonRetryable(`pre-deploy checks for ${environment.name} failed: ${checks.summary}`, 'PreDeployChecksFailed');
       if (production) await milestone(`Production deploy of ${state.services.join(', ')} started.`);

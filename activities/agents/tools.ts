@@ -2,10 +2,10 @@
  * The tools an agent may use, confined to the run's git worktree. Every refusal is a
  * ToolError whose message the model sees as an error result; nothing here crashes the agent.
  */
-import { spawn } from 'node:child_process';
 import { lstat, mkdir, readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
+import { runShell } from '../commands/shell';
 
 export class ToolError extends Error {
   override name = 'ToolError';
@@ -138,30 +138,9 @@ async function runCommand(ctx: ToolContext, input: { command: string }): Promise
   if (!ctx.commands.includes(input.command.trim())) {
     throw new ToolError(`command not allowed: ${input.command}. Allowed: ${ctx.commands.length > 0 ? ctx.commands.join(' | ') : '(none)'}`);
   }
-  return new Promise((resolvePromise) => {
-    const child = spawn('sh', ['-c', input.command], { cwd: ctx.root, detached: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' } });
-    let output = '';
-    let truncated = false;
-    const take = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.length > ctx.outputCapBytes) {
-        output = output.slice(-ctx.outputCapBytes);
-        truncated = true;
-      }
-    };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    }, ctx.commandTimeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const capped = truncated ? `(output cut to its last ${ctx.outputCapBytes} bytes)\n${output}` : output;
-      resolvePromise(timedOut ? `timed out after ${ctx.commandTimeoutMs} ms\n${capped}` : `exit code ${code}\n${capped}`);
-    });
-  });
+  const result = await runShell(input.command, { cwd: ctx.root, timeoutMs: ctx.commandTimeoutMs, outputCapBytes: ctx.outputCapBytes });
+  const output = result.truncated ? `(output cut to its last ${ctx.outputCapBytes} bytes)\n${result.output}` : result.output;
+  return result.timedOut ? `timed out after ${ctx.commandTimeoutMs} ms\n${output}` : `exit code ${result.code}\n${output}`;
 }
 
 async function commit(ctx: ToolContext, input: { message: string }): Promise<string> {

@@ -1,8 +1,11 @@
 import type { SlipwayConfig } from '../../config/schema';
 import type { RunState } from '../../workflows/state';
 import type { Workspace } from '../agents';
-import { adapterMissing } from '../missing';
-import { prepareWorkspace } from './workspace';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { runReport } from './report';
+import { commitPaths, prepareWorkspace } from './workspace';
 
 export function createRepoActivities(deps: { config: SlipwayConfig }) {
   return {
@@ -10,9 +13,15 @@ export function createRepoActivities(deps: { config: SlipwayConfig }) {
     async prepareWorkspace(input: { runId: string; feature: string }): Promise<Workspace> {
       return prepareWorkspace(deps.config.repository, input.runId, input.feature);
     },
-    /** Final run report written next to the spec. */
-    async writeReport(_input: { state: RunState }): Promise<{ path: string }> {
-      adapterMissing('writeReport', 'the git workspace (issue #3) is required');
+    /** The final run report, next to the spec on the feature branch. */
+    async writeReport(input: { state: RunState }): Promise<{ path: string }> {
+      const workspace = input.state.workspace;
+      if (workspace === undefined) throw ApplicationFailure.nonRetryable(`run ${input.state.runId} has no workspace to write its report in`, 'NoWorkspace');
+      const path = `${workspace.specDir}/report.md`;
+      await mkdir(dirname(join(workspace.path, path)), { recursive: true });
+      await writeFile(join(workspace.path, path), runReport(input.state));
+      await commitPaths(workspace, [path], `report: ${workspace.branch}\n\nRun ${input.state.runId}, ${input.state.status}.`, deps.config.repository.remote);
+      return { path };
     },
   };
 }

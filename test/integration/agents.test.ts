@@ -24,7 +24,7 @@ async function setup(llm: Partial<NonNullable<SlipwayConfigInput['llm']>> = {}) 
         { name: 'notifications', path: 'services/notifications' },
       ],
       environments: [{ name: 'production' }],
-      llm: { model: 'claude-sonnet-4-5', apiKeyEnv: 'SLIPWAY_TEST_ANTHROPIC_KEY', baseUrl: fake.url, ...llm },
+      llm: { model: 'claude-sonnet-5', apiKeyEnv: 'SLIPWAY_TEST_ANTHROPIC_KEY', baseUrl: fake.url, ...llm },
     }),
     logger: pino({ level: 'silent' }),
   });
@@ -54,7 +54,7 @@ test('the spec writer writes spec.md and its checklist, commits them, and report
   const [first, second] = fake.requests;
   // The SDK carries the key in x-api-key or as a bearer token, depending on its version.
   expect([first?.headers['x-api-key'], first?.headers.authorization]).toContainEqual(expect.stringMatching(/^(Bearer )?sk-ant-test-key$/));
-  expect(first?.body).toMatchObject({ model: 'claude-sonnet-4-5', stream: true });
+  expect(first?.body).toMatchObject({ model: 'claude-sonnet-5', stream: true });
   expect(first?.body.system?.[0]?.cache_control).toEqual({ type: 'ephemeral' });
   expect(first?.body.tools?.at(-1)).toMatchObject({ name: 'submit_result', cache_control: { type: 'ephemeral' } });
   expect(first?.body.tools?.map((t) => t.name)).toEqual(['view', 'create_file', 'str_replace', 'insert', 'search', 'submit_result']);

@@ -243,17 +243,17 @@ test('a failed verdict of the first production service rolls back only what was 
   expect(calls.filter((c) => c.name === 'deployService').map((c) => (c.input as { service: string }).service)).toEqual(['messages', 'messages', 'messages']);
 });
 
-test('an activity without an adapter fails the run non-retryably with its message', async () => {
+test('an activity failing non-retryably fails the run with its message and type', async () => {
   const { activities, calls } = activityDoubles({
     writePlan: async () => {
-      throw ApplicationFailure.nonRetryable('writePlan: not built yet — the LLM agent runtime (issue #3) is required', 'AdapterMissing');
+      throw ApplicationFailure.nonRetryable('writePlan needs an llm section in config: the architect is an LLM agent', 'LlmNotConfigured');
     },
   });
   await runWith(activities, async (taskQueue) => {
     const handle = await start(taskQueue, input());
     const failure = await failureOf(handle);
-    expect(failure.type).toBe('AdapterMissing');
-    expect(failure.message).toMatch(/writePlan: not built yet/);
+    expect(failure.type).toBe('LlmNotConfigured');
+    expect(failure.message).toMatch(/writePlan needs an llm section/);
     expect((await stateOf(handle)).status).toBe('failed');
   });
   expect(names(calls).filter((n) => n === 'writePlan')).toHaveLength(1);

@@ -206,7 +206,7 @@ test('with an LLM configured, the migration writer agent writes the pair, which 
       repository: { path: workspace.path, worktreesDir: join(workspace.path, '..') },
       services: [{ name: 'messages', path: 'services/messages', database: { urlEnv: 'SLIPWAY_TEST_MESSAGES_DB' } }],
       environments: [{ name: 'dev' }],
-      llm: { model: 'claude-sonnet-4-5', apiKeyEnv: 'SLIPWAY_TEST_ANTHROPIC_KEY', baseUrl: fake.url },
+      llm: { model: 'claude-sonnet-5', apiKeyEnv: 'SLIPWAY_TEST_ANTHROPIC_KEY', baseUrl: fake.url },
     });
     const activities = createActivities({ config, logger: pino({ level: 'silent' }) });
     const dir = 'services/messages/migrations';

@@ -75,7 +75,7 @@ test('without an LLM the spec writer commits the spec-kit scaffold; a retry adds
 
 test('with an LLM configured but no API key, the spec writer names the missing variable', async () => {
   const { repo, worktrees } = await fixtureRepo();
-  const activities = activitiesFor(repo, worktrees, { llm: { model: 'claude-sonnet-4-5', apiKeyEnv: 'SLIPWAY_TEST_UNSET_ANTHROPIC_KEY' } });
+  const activities = activitiesFor(repo, worktrees, { llm: { model: 'claude-sonnet-5', apiKeyEnv: 'SLIPWAY_TEST_UNSET_ANTHROPIC_KEY' } });
   const workspace = await activities.prepareWorkspace({ runId: 'run-llm', feature });
   await expect(activities.writeSpec({ runId: 'run-llm', feature, workspace, comments: [] })).rejects.toMatchObject({
     type: 'LlmNotConfigured',

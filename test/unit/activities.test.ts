@@ -6,14 +6,12 @@ import { parseConfig } from '../../config/load';
 const config = (extra: object = {}) =>
   parseConfig({ repository: { path: '.' }, services: [{ name: 'messages', path: 'm' }], environments: [{ name: 'production' }], ...extra });
 
-test('an activity without an adapter fails non-retryably, naming what is missing', async () => {
+test('activities without their config section fail non-retryably, saying what is missing', async () => {
   const activities = createActivities({ config: config(), logger: pino({ level: 'silent' }) });
   const workspace = { branch: 'b', path: '/tmp', specDir: 's' };
   const err = await activities.deployService({ runId: 'r', service: 'messages', environment: 'production', namespace: 'p', workspace }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ApplicationFailure);
-  expect(err).toMatchObject({ type: 'AdapterMissing', nonRetryable: true });
-  expect((err as Error).message).toMatch(/deployService: not built yet — Kubernetes deployments \(issue #5\)/);
-  // Built, but needing configuration: the agents without an llm section.
+  expect(err).toMatchObject({ type: 'NoDeployment', nonRetryable: true, message: 'service messages has no kubernetes section in config' });
   await expect(activities.writePlan({ runId: 'r', feature: 'f', workspace, services: [] })).rejects.toMatchObject({
     type: 'LlmNotConfigured',
     nonRetryable: true,

@@ -1,0 +1,45 @@
+/** The final run report: what was delivered, who approved what, the soak evidence, the cost. Pure. */
+import type { RunState } from '../../workflows/state';
+
+const table = (head: string[], rows: string[][]) =>
+  rows.length === 0 ? '_none_\n' : [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map((c) => c.replace(/\|/g, '\\|').replace(/\n/g, ' ')).join(' | ')} |`)].join('\n') + '\n';
+
+export function runReport(state: RunState): string {
+  const cost = state.cost.total;
+  const soaks = new Map<string, { samples: number; last: string }>();
+  for (const v of state.verdicts) {
+    const key = `${v.service} in ${v.environment}`;
+    soaks.set(key, { samples: (soaks.get(key)?.samples ?? 0) + 1, last: `${v.verdict}: ${v.detail}` });
+  }
+  return [
+    `# Run report: ${state.feature}`,
+    '',
+    `- Run: \`${state.runId}\``,
+    `- Requested by: ${state.requester}`,
+    `- Status: **${state.status}**${state.reason ? ` — ${state.reason}` : ''}`,
+    `- Branch: \`${state.workspace?.branch ?? '?'}\``,
+    `- Services: ${state.services.join(', ') || '_none_'}`,
+    `- Started: ${state.startedAt}${state.endedAt ? `, ended: ${state.endedAt}` : ''}`,
+    '',
+    '## Approvals',
+    '',
+    table(['gate', 'round', 'decision', 'by', 'at', 'comment'], state.approvals.map((a) => [a.gate, String(a.round), a.decision, a.by, a.at, a.comment ?? ''])),
+    '## Soaks',
+    '',
+    table(['where', 'samples', 'last'], [...soaks].map(([where, s]) => [where, String(s.samples), s.last])),
+    '## Artifacts',
+    '',
+    table(['phase', 'kind', 'path'], state.artifacts.map((a) => [a.phase, a.kind, a.path])),
+    '## Compensations',
+    '',
+    table(['step', 'status'], state.compensations.map((c) => [c.name, c.status])),
+    '## Cost',
+    '',
+    `${cost.inputTokens} input, ${cost.outputTokens} output, ${cost.cacheReadTokens} cache-read and ${cost.cacheWriteTokens} cache-write tokens; about $${cost.costUsd.toFixed(2)}.`,
+    '',
+    '## Timeline',
+    '',
+    ...state.timeline.map((e) => `- ${e.at} · ${e.phase} · ${e.event}${e.detail ? ` — ${e.detail.split('\n')[0]}` : ''}`),
+    '',
+  ].join('\n');
+}
