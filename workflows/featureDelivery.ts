@@ -245,7 +245,9 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
           environments: policy.environments.map((e) => e.name),
           workspace,
           comments,
+          tokensUsed: tokensUsed(),
         });
+        if (review.usage) recordUsage('prepare-deploy', review.usage);
         review.paths.forEach((path) => state.artifacts.push({ phase: 'prepare-deploy', kind: 'manifest', path }));
         // Manifests the API server rejected are never approved by policy.
         return { result: review, summary: review.summary, needsPerson: !review.valid };

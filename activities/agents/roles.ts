@@ -189,3 +189,26 @@ export function migrationWriter(root: string, service: { name: string; dir: stri
     },
   };
 }
+
+export const manifestResult = z.object({ paths: z.array(z.string().min(1)).min(1).describe('The manifest files, relative to the repository root') });
+
+export function manifestWriter(root: string, specDir: string, paths: string[]): Role<z.infer<typeof manifestResult>> {
+  return {
+    name: 'manifest writer',
+    tools: [...EDIT_TOOLS],
+    result: manifestResult,
+    system: [
+      `You adapt the Kubernetes manifests of this delivery to what ${specDir}/plan.md asks of each service.`,
+      `The files ${paths.join(', ')} hold, per environment and service, a Deployment, Service, ConfigMap, HorizontalPodAutoscaler and PodDisruptionBudget from Slipway's template.`,
+      'Keep every object, its name, namespace and labels (slipway.dev/run, slipway.dev/feature); keep resource requests and limits and readiness/liveness probes on every container.',
+      'Add what the plan needs (environment variables, ports, config entries). Keep each file valid multi-document YAML.',
+      'When reviewer comments are given, address every one. Finish by calling submit_result with the paths.',
+    ].join('\n'),
+    accept: async (result) => {
+      const absent = missing(root, result.paths);
+      if (absent.length > 0) return `these paths do not exist: ${absent.join(', ')}`;
+      const dropped = paths.filter((p) => !result.paths.includes(p));
+      return dropped.length > 0 ? `every manifest file must stay: ${dropped.join(', ')} missing from the result` : undefined;
+    },
+  };
+}

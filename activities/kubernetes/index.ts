@@ -6,7 +6,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { SlipwayConfig } from '../../config/schema';
-import type { Workspace } from '../agents';
+import type { TokenUsage } from '../../workflows/state';
+import { createAgentRunner, type Workspace } from '../agents';
+import { manifestWriter } from '../agents/roles';
 import { labelValue } from '../observability/rules';
 import { commitPaths } from '../repo/workspace';
 import { Cluster, ManifestRejected, RolloutFailed } from './cluster';
@@ -17,6 +19,15 @@ export interface ManifestReview {
   /** Server-side dry-run result shown at the manifest-review gate. */
   summary: string;
   valid: boolean;
+  usage?: TokenUsage;
+}
+
+/** The objects of a multi-document YAML file; YAML errors name the file. */
+async function readManifests(file: string): Promise<KubernetesObject[]> {
+  const documents = parseAllDocuments(await readFile(file, 'utf8'));
+  const broken = documents.flatMap((d) => d.errors);
+  if (broken.length > 0) throw new Error(`invalid YAML in ${file}: ${broken[0]?.message}`);
+  return documents.map((d) => d.toJS() as KubernetesObject).filter((o) => o !== null && typeof o === 'object');
 }
 
 export interface DeployTarget {
@@ -38,6 +49,7 @@ const PREVIOUS = 'slipway.dev/previous-revision';
 
 export function createKubernetesActivities(deps: { config: SlipwayConfig; logger: Logger }) {
   const { config } = deps;
+  const agent = createAgentRunner(config);
   const serviceOf = (name: string) => {
     const service = config.services.find((s) => s.name === name);
     if (service?.kubernetes === undefined) throw ApplicationFailure.nonRetryable(`service ${name} has no kubernetes section in config`, 'NoDeployment');
@@ -69,7 +81,7 @@ export function createKubernetesActivities(deps: { config: SlipwayConfig; logger
   };
   const objectsFor = async (workspace: Workspace, target: DeployTarget): Promise<KubernetesObject[]> => {
     const file = join(workspace.path, manifestPath(workspace, target.environment, target.service));
-    if (existsSync(file)) return parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as KubernetesObject).filter(Boolean);
+    if (existsSync(file)) return readManifests(file);
     return serviceManifests(serviceOf(target.service), { runId: target.runId, branch: workspace.branch, environment: target.environment, namespace: target.namespace });
   };
 
@@ -79,8 +91,32 @@ export function createKubernetesActivities(deps: { config: SlipwayConfig; logger
      * PodDisruptionBudget per environment (from a template), and validates them with a
      * server-side dry run against each environment's cluster; errors are shown at the gate.
      */
-    async prepareManifests(input: { runId: string; services: string[]; environments: string[]; workspace: Workspace; comments: string[] }): Promise<ManifestReview> {
+    async prepareManifests(input: { runId: string; services: string[]; environments: string[]; workspace: Workspace; comments: string[]; tokensUsed?: number }): Promise<ManifestReview> {
       const paths: string[] = [];
+      for (const envName of input.environments) {
+        const env = environmentOf(envName);
+        for (const name of input.services) {
+          const path = manifestPath(input.workspace, envName, name);
+          const file = join(input.workspace.path, path);
+          // The template is the starting point; a revision after a rejection starts from the last version.
+          if (!existsSync(file) || input.comments.length === 0) {
+            const objects = serviceManifests(serviceOf(name), { runId: input.runId, branch: input.workspace.branch, environment: envName, namespace: env.namespace });
+            await mkdir(dirname(file), { recursive: true });
+            await writeFile(file, objects.map((o) => stringify(o)).join('---\n'));
+          }
+          paths.push(path);
+        }
+      }
+      let usage: TokenUsage | undefined;
+      if (config.llm !== undefined) {
+        const review = input.comments.length > 0 ? `\nThe reviewer rejected the previous manifests. Address every comment:\n${input.comments.map((c, i) => `${i + 1}. ${c}`).join('\n')}` : '';
+        const outcome = await agent(manifestWriter(input.workspace.path, input.workspace.specDir, paths), `Adapt the manifests of ${input.workspace.branch} to its plan.${review}`, input, [], `deploy: manifests for ${input.workspace.branch}`);
+        usage = outcome.usage;
+      } else {
+        await commitPaths(input.workspace, paths, `deploy: manifests for ${input.workspace.branch}\n\nRun ${input.runId}. From Slipway's template.`, config.repository.remote);
+      }
+
+      // Whatever is in the files now is what a server-side dry run validates.
       const problems: string[] = [];
       let checked = 0;
       for (const envName of input.environments) {
@@ -88,11 +124,10 @@ export function createKubernetesActivities(deps: { config: SlipwayConfig; logger
         const k8s = cluster(env.kubeContext);
         await act(() => k8s.ensureNamespace(env.namespace));
         for (const name of input.services) {
-          const objects = serviceManifests(serviceOf(name), { runId: input.runId, branch: input.workspace.branch, environment: envName, namespace: env.namespace });
-          const path = manifestPath(input.workspace, envName, name);
-          await mkdir(dirname(join(input.workspace.path, path)), { recursive: true });
-          await writeFile(join(input.workspace.path, path), objects.map((o) => stringify(o)).join('---\n'));
-          paths.push(path);
+          const objects = await readManifests(join(input.workspace.path, manifestPath(input.workspace, envName, name))).catch((err: Error) => {
+            problems.push(`${envName}: ${name}: ${err.message}`);
+            return [];
+          });
           for (const object of objects) {
             try {
               await act(() => k8s.applyOne(object, true));
@@ -104,9 +139,8 @@ export function createKubernetesActivities(deps: { config: SlipwayConfig; logger
           }
         }
       }
-      await commitPaths(input.workspace, paths, `deploy: manifests for ${input.workspace.branch}\n\nRun ${input.runId}. Validated by a server-side dry run.`, config.repository.remote);
       const summary = problems.length === 0 ? `server-side dry run: ${checked} objects valid in ${input.environments.join(', ')}` : `server-side dry run REJECTED ${problems.length} object(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`;
-      return { paths, summary, valid: problems.length === 0 };
+      return { paths, summary, valid: problems.length === 0, ...(usage ? { usage } : {}) };
     },
 
     /** Server-side apply (field manager `slipway`), then wait for the rollout to become available. */

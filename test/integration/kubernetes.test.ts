@@ -6,7 +6,7 @@ import { serviceManifests } from '../../activities/kubernetes/manifests';
 import { parseConfig } from '../../config/load';
 import type { SlipwayConfigInput } from '../../config/schema';
 import { startControlPlane, type ControlPlane, type KubeBinaries } from '../../scripts/kubernetes';
-import { fixtureRepo } from '../support/gitRepo';
+import { fixtureRepo, git } from '../support/gitRepo';
 
 let plane: ControlPlane;
 let apps: AppsV1Api;
@@ -171,5 +171,38 @@ test('a workflow deploys two services to two namespaces and rolls both back, in 
       expect(d.spec?.template.spec?.containers[0]?.image).toBe(`registry.local/${name}:1.0`);
       expect(d.status?.availableReplicas).toBe(2);
     }
+  }
+});
+
+test("with an LLM, the manifest writer adapts the template, and the dry run validates what it wrote", async () => {
+  const { FakeAnthropic } = await import('../support/fakeAnthropic');
+  const fake = await new FakeAnthropic().start();
+  try {
+    const { repo, worktrees } = await fixtureRepo();
+    process.env.SLIPWAY_TEST_ANTHROPIC_KEY = 'sk-ant-test';
+    const suffix = Math.random().toString(36).slice(2, 8);
+    const config = parseConfig({
+      repository: { path: repo, worktreesDir: worktrees },
+      services: [service('registry.local/messages:1.0')],
+      environments: [{ name: 'staging', namespace: `mw-${suffix}`, kubeContext: plane.context }],
+      llm: { model: 'claude-sonnet-5', apiKeyEnv: 'SLIPWAY_TEST_ANTHROPIC_KEY', baseUrl: fake.url },
+    });
+    const activities = createActivities({ config, logger: pino({ level: 'silent' }) });
+    const workspace = await activities.prepareWorkspace({ runId: 'run-mw', feature: 'Add real-time notifications' });
+    const path = `${workspace.specDir}/deploy/staging/messages.yaml`;
+    fake.answer({
+      blocks: [
+        { type: 'tool_use', name: 'str_replace', input: { path, old_str: 'replicas: 2', new_str: 'replicas: -1' } },
+        { type: 'tool_use', name: 'submit_result', input: { paths: [path] } },
+      ],
+    });
+    const review = await activities.prepareManifests({ runId: 'run-mw', services: ['messages'], environments: ['staging'], workspace, comments: [] });
+    expect(review.valid).toBe(false);
+    expect(review.summary).toMatch(/REJECTED 1 object\(s\):\n {2}- staging: Deployment\/messages: .*spec\.replicas: Invalid value: -1: must be greater than or equal to 0/);
+    expect(review.usage?.inputTokens).toBe(100);
+    expect(fake.requests[0]?.body.system?.[0]?.text).toContain('Keep every object, its name, namespace and labels');
+    expect(git(workspace.path, 'show', `HEAD:${path}`)).toContain('replicas: -1');
+  } finally {
+    await fake.stop();
   }
 });
