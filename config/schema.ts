@@ -123,7 +123,9 @@ export const approverSchema = z.object({
 export const slipwayConfigSchema = z
   .object({
     repository: z.object({
+      /** The checkout Slipway works in; cloned from `url` when it does not exist yet. */
       path: z.string().min(1),
+      url: z.string().min(1).optional(),
       remote: z.string().min(1).optional(),
       baseBranch: z.string().min(1).prefault('main'),
       /** Where each run's git worktree lives (one folder per run). */

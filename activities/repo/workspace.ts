@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { simpleGit, type SimpleGit } from 'simple-git';
@@ -15,14 +15,25 @@ export function shortName(feature: string): string {
 
 export interface RepoSettings {
   path: string;
+  url?: string;
   baseBranch: string;
   worktreesDir: string;
 }
 
+/** Opens the checkout, cloning it from `url` first when it does not exist yet. */
 async function openRepository(settings: RepoSettings): Promise<SimpleGit> {
   const root = resolve(settings.path);
   if (!existsSync(root)) {
-    throw ApplicationFailure.nonRetryable(`repository.path ${root} does not exist`, 'RepositoryNotFound');
+    if (settings.url === undefined) throw ApplicationFailure.nonRetryable(`repository.path ${root} does not exist (set repository.url to clone it)`, 'RepositoryNotFound');
+    // Clone next to the target and move it in whole, so a cut-off clone is never mistaken for a checkout.
+    const partial = `${root}.cloning-${process.pid}`;
+    try {
+      await simpleGit().clone(settings.url, partial, ['--branch', settings.baseBranch]);
+      await rename(partial, root);
+    } catch (err) {
+      await rm(partial, { recursive: true, force: true });
+      throw ApplicationFailure.retryable(`git clone of repository.url into ${root} failed: ${(err as Error).message}`, 'GitCloneFailed');
+    }
   }
   const git = simpleGit(root);
   if (!(await git.checkIsRepo())) {

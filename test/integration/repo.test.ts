@@ -99,3 +99,20 @@ test('with a remote configured, the feature branch is pushed with its commits; p
   // The initial commit and the one spec commit: the retry pushed nothing new.
   expect(git(remote, 'rev-list', '--count', workspace.branch)).toBe('2');
 });
+
+test('a repository that is not checked out yet is cloned from repository.url', async () => {
+  const { repo } = await fixtureRepo();
+  const home = await mkdtemp(join(tmpdir(), 'slipway-clone-'));
+  const activities = createActivities({
+    config: parseConfig({
+      repository: { path: join(home, 'checkout'), url: repo, worktreesDir: join(home, 'worktrees') },
+      services: [{ name: 'messages', path: 'services/messages' }],
+      environments: [{ name: 'production' }],
+    }),
+    logger: pino({ level: 'silent' }),
+  });
+  const workspace = await activities.prepareWorkspace({ runId: 'run-clone', feature });
+  expect(workspace.branch).toBe('002-real-time-notifications-users');
+  expect(existsSync(join(home, 'checkout', 'services', 'messages', 'api', 'messages.proto'))).toBe(true);
+  expect(existsSync(join(workspace.path, 'services', 'notifications', 'Makefile'))).toBe(true);
+});
