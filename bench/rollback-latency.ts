@@ -81,7 +81,8 @@ async function main(): Promise<void> {
   });
 
   const sorted = [...latencies].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)] ?? NaN;
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? (sorted[middle] ?? NaN) : ((sorted[middle - 1] ?? NaN) + (sorted[middle] ?? NaN)) / 2;
   console.log('');
   console.log('time from SLO breach to rollback start (error ratio 0% -> 30%, threshold 5%)');
   console.log(`  Slipway defaults (15 s samples, 2 in a row, 1m window), measured: median ${(median / 1000).toFixed(1)} s, min ${((sorted[0] ?? NaN) / 1000).toFixed(1)} s, max ${((sorted.at(-1) ?? NaN) / 1000).toFixed(1)} s over ${latencies.length} trials, Prometheus scraping every ${SCRAPE_INTERVAL}`);
