@@ -107,6 +107,8 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
     notify(() => notifications.notifyMilestone({ runId, feature: state.feature, text, ...(state.slackThread ? { thread: state.slackThread } : {}) }));
   /** Notifications sent without holding the run up; settled before the run ends. */
   const background: Promise<unknown>[] = [];
+  /** Phases that failed after the release was live and healthy; they fail the run but roll nothing back. */
+  const postDeployFailures: string[] = [];
 
   const enterPhase = (phase: Phase, environment?: string): void => {
     state.phase = phase;
@@ -306,16 +308,31 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
       }
     }
 
+    // The release is live and healthy. From here, a failing phase is recorded and the run ends
+    // failed, but nothing is rolled back for it — except by the post-deploy watch, which is about health.
+    const afterDelivery = async (phase: Phase, work: () => Promise<void>): Promise<void> => {
+      enterPhase(phase);
+      try {
+        await work();
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        postDeployFailures.push(`${phase}: ${failureReason(err)}`);
+        event(phase, 'failed; the delivery stays in place', failureReason(err));
+      }
+    };
+
     // 7. Observability
-    enterPhase('observability');
-    const dashboards = await observability.writeObservability({ runId, feature: state.feature, services: state.services, workspace });
-    dashboards.paths.forEach((path) => state.artifacts.push({ phase: 'observability', kind: 'observability', path }));
+    await afterDelivery('observability', async () => {
+      const dashboards = await observability.writeObservability({ runId, feature: state.feature, services: state.services, workspace });
+      dashboards.paths.forEach((path) => state.artifacts.push({ phase: 'observability', kind: 'observability', path }));
+    });
 
     // 8. Docs
-    enterPhase('docs');
-    const docs = await agents.writeDocs({ runId, feature: state.feature, workspace, tokensUsed: tokensUsed() });
-    recordUsage('docs', docs.usage);
-    docs.paths.forEach((path) => state.artifacts.push({ phase: 'docs', kind: 'doc', path }));
+    await afterDelivery('docs', async () => {
+      const docs = await agents.writeDocs({ runId, feature: state.feature, workspace, tokensUsed: tokensUsed() });
+      recordUsage('docs', docs.usage);
+      docs.paths.forEach((path) => state.artifacts.push({ phase: 'docs', kind: 'doc', path }));
+    });
 
     // Optional: the post-deploy watch, every production service at once.
     const production = policy.environments.at(-1);
@@ -354,20 +371,43 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
       event('watch', 'post-deploy watch passed');
     }
 
-    // 9. Report
+    // 9. Report, written with the run's final status
     enterPhase('report');
-    state.status = 'succeeded';
+    const settle = () => {
+      state.status = postDeployFailures.length === 0 ? 'succeeded' : 'failed';
+      if (postDeployFailures.length > 0) state.reason = `delivered and kept, but ${postDeployFailures.join('; ')}`;
+    };
+    settle();
     state.endedAt = new Date().toISOString();
-    event('run', 'succeeded');
-    const report = await repo.writeReport({ state });
-    state.artifacts.push({ phase: 'report', kind: 'report', path: report.path });
-    publish();
-    await milestone('Run finished: delivered.');
-    await Promise.all(background);
-    return state;
+    event('run', state.status, state.reason);
+    try {
+      const report = await repo.writeReport({ state });
+      state.artifacts.push({ phase: 'report', kind: 'report', path: report.path });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      postDeployFailures.push(`report: ${failureReason(err)}`);
+      settle();
+    }
+    if (postDeployFailures.length === 0) {
+      publish();
+      await milestone('Run finished: delivered.');
+      await Promise.all(background);
+      return state;
+    }
   } catch (err) {
     return await CancellationScope.nonCancellable(() => concludeFailure(err));
   }
+
+  // Delivered, but a later phase failed: the run fails without rolling anything back.
+  publish();
+  await milestone(`Run failed after delivery (nothing rolled back): ${state.reason}`);
+  await Promise.all(background);
+  throw ApplicationFailure.create({
+    message: `run failed: ${state.reason}`,
+    type: 'PostDeployFailed',
+    nonRetryable: true,
+    details: [{ status: state.status, reason: state.reason }],
+  });
 
   async function concludeFailure(err: unknown): Promise<never> {
     const cancelled = isCancellation(err);

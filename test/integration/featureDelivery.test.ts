@@ -348,3 +348,24 @@ test('blocking lint findings make the migration review wait for a person even wh
     expect((await handle.result()).approvals.find((a) => a.gate === 'migration-review')).toMatchObject({ decision: 'approve', by: 'lead', comment: 'backfilled separately' });
   });
 });
+
+test('a phase failing after a healthy production release fails the run without rolling the release back', async () => {
+  const { activities, calls } = activityDoubles({
+    writeDocs: async () => {
+      throw ApplicationFailure.nonRetryable('the docs writer spent 2100000 tokens, over what the run had left', 'TokenBudgetExhausted');
+    },
+  });
+  await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input());
+    const failure = await failureOf(handle);
+    expect(failure.type).toBe('PostDeployFailed');
+    const state = await stateOf(handle);
+    expect(state.status).toBe('failed');
+    expect(state.reason).toBe('delivered and kept, but docs: the docs writer spent 2100000 tokens, over what the run had left');
+    expect(state.compensations.every((c) => c.status === 'armed')).toBe(true);
+    expect(state.artifacts.map((a) => a.kind)).toEqual(expect.arrayContaining(['observability', 'report']));
+    expect((await handle.describe()).typedSearchAttributes.get(SlipwayStatus)).toBe('failed');
+  });
+  expect(names(calls)).toContain('writeReport');
+  expect(names(calls).filter((n) => n === 'rollbackService' || n === 'revertMigrations')).toEqual([]);
+});
