@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { SlipwayConfig } from '../../config/schema';
 import { emptyUsage, type TokenUsage } from '../../workflows/state';
 import { commitPaths } from '../repo/workspace';
-import { architect, docsWriter, serviceRole, specWriter, taskPlanner, type ServiceRoleKind } from './roles';
+import { architect, docsWriter, reviewerComments, serviceRole, serviceRoleName, specWriter, taskPlanner, type ServiceRoleKind } from './roles';
 import { runAgent, type Role } from './runtime';
 import { openClarifications, requirementsChecklist, specScaffold } from './specTemplate';
 import type { ToolContext } from './tools';
@@ -114,7 +114,7 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
   const agent = createAgentRunner(config);
 
   async function serviceWork(kind: ServiceRoleKind, activity: string, input: ServiceWorkInput): Promise<ImplementResult> {
-    const role = { grpc: 'gRPC builder', events: 'event integrator', implement: 'implementer' }[kind];
+    const role = serviceRoleName(kind);
     if (config.llm === undefined) needsLlm(activity, role);
     const service = config.services.find((s) => s.name === input.service);
     if (service === undefined) throw ApplicationFailure.nonRetryable(`service ${input.service} is not in the config`, 'UnknownService');
@@ -136,10 +136,9 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
       const specPath = `${input.workspace.specDir}/spec.md`;
       const checklistPath = `${input.workspace.specDir}/checklists/requirements.md`;
       if (config.llm !== undefined) {
-        const review = input.comments.length > 0 ? `\n\nThe reviewer rejected the previous version. Address every comment:\n${input.comments.map((c, i) => `${i + 1}. ${c}`).join('\n')}` : '';
         const { result, usage } = await agent(
           specWriter(input.workspace.path, input.workspace.specDir),
-          `Feature request: "${input.feature}"\nFeature branch: ${input.workspace.branch}${review}`,
+          `Feature request: "${input.feature}"\nFeature branch: ${input.workspace.branch}${reviewerComments('version', input.comments)}`,
           input,
           [],
           `spec: ${input.workspace.branch} (round ${input.comments.length + 1})`,

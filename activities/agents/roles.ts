@@ -9,6 +9,12 @@ const EDIT_TOOLS = ['view', 'create_file', 'str_replace', 'insert', 'search'] as
 
 const missing = (root: string, paths: string[]) => paths.filter((p) => !existsSync(join(root, p)));
 
+/** The reviewer's comments from rejected rounds, for a revising agent's prompt; empty on the first round. */
+export function reviewerComments(what: string, comments: string[]): string {
+  if (comments.length === 0) return '';
+  return `\n\nThe reviewer rejected the previous ${what}. Address every comment:\n${comments.map((c, i) => `${i + 1}. ${c}`).join('\n')}`;
+}
+
 export const specResult = z.object({
   summary: z.string().min(1).max(2000).describe('What the spec says, for the reviewer at the spec gate'),
   clarifications: z.array(z.string().min(1)).max(3).describe('Open [NEEDS CLARIFICATION] questions, at most three'),
@@ -130,6 +136,8 @@ const SERVICE_ROLES: Record<ServiceRoleKind, { name: string; brief: string[] }> 
     brief: ['Work through the remaining tasks in tasks.md for this service.'],
   },
 };
+
+export const serviceRoleName = (kind: ServiceRoleKind): string => SERVICE_ROLES[kind].name;
 
 /** The per-service roles: gRPC builder, event integrator, implementer. They commit per task and must leave the tests passing. */
 export function serviceRole(kind: ServiceRoleKind, service: { name: string; path: string; commands: string[] }, specDir: string): Role<z.infer<typeof implementResult>> {

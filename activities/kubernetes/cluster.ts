@@ -41,6 +41,12 @@ export function apiMessage(err: unknown): string {
 
 const statusCode = (err: unknown) => (err as { code?: number }).code;
 
+/** The Deployment's own selector, as a label selector string. */
+const selectorOf = (deployment: V1Deployment) =>
+  Object.entries(deployment.spec?.selector?.matchLabels ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
 /** One cluster (a kube context), through @kubernetes/client-node, acting as `kubectl` would. */
 export class Cluster {
   private readonly objects: KubernetesObjectApi;
@@ -143,8 +149,7 @@ export class Cluster {
   /** What a person needs when a rollout fails: the pods that are not ready, their conditions, events and last log lines. */
   async diagnostics(deployment: V1Deployment): Promise<string> {
     const namespace = deployment.metadata?.namespace ?? 'default';
-    const selector = Object.entries(deployment.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-    const pods = await this.core.listNamespacedPod({ namespace, labelSelector: selector });
+    const pods = await this.core.listNamespacedPod({ namespace, labelSelector: selectorOf(deployment) });
     const lines: string[] = [];
     for (const pod of pods.items.filter((p) => !p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).slice(0, 5)) {
       const name = pod.metadata?.name ?? '?';
@@ -162,8 +167,7 @@ export class Cluster {
   async undo(name: string, namespace: string, revision: number): Promise<void> {
     const d = await this.readDeployment(name, namespace);
     if (d === undefined) throw new RolloutFailed(`deployment ${namespace}/${name} does not exist; nothing to roll back`);
-    const selector = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-    const sets = await this.apps.listNamespacedReplicaSet({ namespace, labelSelector: selector });
+    const sets = await this.apps.listNamespacedReplicaSet({ namespace, labelSelector: selectorOf(d) });
     const previous = sets.items.find((rs) => rs.metadata?.ownerReferences?.some((o) => o.uid === d.metadata?.uid) && rs.metadata?.annotations?.[REVISION] === String(revision));
     if (previous?.spec?.template === undefined) throw new RolloutFailed(`deployment ${namespace}/${name} has no ReplicaSet for revision ${revision} to roll back to`);
     const template = structuredClone(previous.spec.template);

@@ -8,7 +8,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import type { SlipwayConfig } from '../../config/schema';
 import type { TokenUsage } from '../../workflows/state';
 import { createAgentRunner, type Workspace } from '../agents';
-import { manifestWriter } from '../agents/roles';
+import { manifestWriter, reviewerComments } from '../agents/roles';
 import { labelValue } from '../observability/rules';
 import { commitPaths } from '../repo/workspace';
 import { Cluster, ManifestRejected, RolloutFailed } from './cluster';
@@ -109,8 +109,7 @@ export function createKubernetesActivities(deps: { config: SlipwayConfig; logger
       }
       let usage: TokenUsage | undefined;
       if (config.llm !== undefined) {
-        const review = input.comments.length > 0 ? `\nThe reviewer rejected the previous manifests. Address every comment:\n${input.comments.map((c, i) => `${i + 1}. ${c}`).join('\n')}` : '';
-        const outcome = await agent(manifestWriter(input.workspace.path, input.workspace.specDir, paths), `Adapt the manifests of ${input.workspace.branch} to its plan.${review}`, input, [], `deploy: manifests for ${input.workspace.branch}`);
+        const outcome = await agent(manifestWriter(input.workspace.path, input.workspace.specDir, paths), `Adapt the manifests of ${input.workspace.branch} to its plan.${reviewerComments('manifests', input.comments)}`, input, [], `deploy: manifests for ${input.workspace.branch}`);
         usage = outcome.usage;
       } else {
         await commitPaths(input.workspace, paths, `deploy: manifests for ${input.workspace.branch}\n\nRun ${input.runId}. From Slipway's template.`, config.repository.remote);

@@ -6,7 +6,7 @@ import { simpleGit } from 'simple-git';
 import type { ServiceConfig, SlipwayConfig } from '../../config/schema';
 import type { TokenUsage } from '../../workflows/state';
 import { createAgentRunner, type Workspace } from '../agents';
-import { migrationWriter } from '../agents/roles';
+import { migrationWriter, reviewerComments } from '../agents/roles';
 import { heartbeatIfActivity } from '../heartbeat';
 import { commitPaths } from '../repo/workspace';
 import { fileNameOf, readMigrations, type MigrationFile } from './files';
@@ -88,10 +88,9 @@ export function createMigrationActivities(deps: { config: SlipwayConfig; logger:
       if (files.length === 0 || input.comments.length > 0) {
         if (config.llm !== undefined) {
           const dir = relative(input.workspace.path, migrationsDir(service, input.workspace));
-          const review = input.comments.length > 0 ? `\nThe reviewer rejected the previous migrations. Address every comment:\n${input.comments.map((c, i) => `${i + 1}. ${c}`).join('\n')}` : '';
           const outcome = await agent(
             migrationWriter(input.workspace.path, { name: service.name, dir, up: service.database.layout.up, down: service.database.layout.down }, input.workspace.specDir),
-            `Write the migrations ${service.name} needs for ${input.workspace.branch}.${review}`,
+            `Write the migrations ${service.name} needs for ${input.workspace.branch}.${reviewerComments('migrations', input.comments)}`,
             input,
             [],
             `migrations(${service.name}): ${input.workspace.branch}`,
