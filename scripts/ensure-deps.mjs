@@ -8,11 +8,11 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const lock = join(root, 'package-lock.json');
 const stamp = join(root, 'node_modules', '.slipway-lock-hash');
-const hash = createHash('sha256').update(readFileSync(lock)).digest('hex');
+const hashOf = () => createHash('sha256').update(readFileSync(lock)).digest('hex');
 
-if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) process.exit(0);
-console.log('slipway: installing npm dependencies from package-lock.json ...');
-// `npm install` (not `npm ci`): it installs the locked tree as well, but does not refuse a lock
-// that lacks other platforms' optional binaries, which registries without them leave out.
-execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
-writeFileSync(stamp, hash);
+if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hashOf()) process.exit(0);
+console.log('slipway: installing npm dependencies from package-lock.json (npm ci) ...');
+// `npm ci` installs exactly the lock and never rewrites it: the checkout stays clean.
+execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
+// Stamped after the install, with the lock as it is now, so the next start skips the install.
+writeFileSync(stamp, hashOf());
