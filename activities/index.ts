@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { SlipwayConfig } from '../config/schema';
 import { createAgentActivities } from './agents';
 import { createCommandActivities } from './commands';
 import { createKubernetesActivities } from './kubernetes';
@@ -7,31 +6,42 @@ import { createMigrationActivities } from './migrations';
 import { createObservabilityActivities } from './observability';
 import { createPrometheusActivities } from './prometheus';
 import { createRepoActivities } from './repo';
-import { createSlackActivities } from './slack';
+import { createSlackActivities, type SlackSettings } from './slack';
 
+/**
+ * What activities are built from: clients and process-level settings. What a run acts on
+ * (services, environments, thresholds) is never here: it arrives in each activity's input,
+ * resolved when the run started.
+ */
 export interface ActivityDeps {
-  config: SlipwayConfig;
   logger: Logger;
+  /** promtool's path, located at start-up. */
+  promtool: string;
+  slack?: SlackSettings;
+  /** For links in notifications. */
+  temporalUiUrl?: string;
+  namespace: string;
 }
 
 /** The one place that wires every activity to its clients. */
 export function createActivities(deps: ActivityDeps) {
+  const { logger } = deps;
   return {
-    ...createAgentActivities(deps),
-    ...createRepoActivities(deps),
-    ...createCommandActivities(deps),
-    ...createMigrationActivities(deps),
-    ...createKubernetesActivities(deps),
-    ...createPrometheusActivities(deps),
-    ...createObservabilityActivities(deps),
-    ...createSlackActivities(deps),
+    ...createAgentActivities({ logger }),
+    ...createRepoActivities({ logger }),
+    ...createCommandActivities({ logger }),
+    ...createMigrationActivities({ logger }),
+    ...createKubernetesActivities({ logger }),
+    ...createPrometheusActivities({ logger }),
+    ...createObservabilityActivities({ logger, promtool: deps.promtool }),
+    ...createSlackActivities({ logger, namespace: deps.namespace, ...(deps.slack ? { slack: deps.slack } : {}), ...(deps.temporalUiUrl ? { temporalUiUrl: deps.temporalUiUrl } : {}) }),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;
 
-export type { AgentActivities, Workspace } from './agents';
+export type { AgentActivities, PlanResult } from './agents';
 export type { CommandActivities } from './commands';
-export type { KubernetesActivities, Deployment } from './kubernetes';
+export type { KubernetesActivities } from './kubernetes';
 export type { MigrationActivities } from './migrations';
 export type { ObservabilityActivities } from './observability';
 export type { PrometheusActivities } from './prometheus';

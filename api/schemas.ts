@@ -1,4 +1,6 @@
+/** Request and reply schemas of the HTTP API; run shapes come from the workflow's own schemas. */
 import { z } from 'zod';
+import { gateRecordSchema, RUN_STATUSES, runStateSchema, soakSampleSchema } from '../workflows/state';
 
 export const errorSchema = z.object({
   statusCode: z.number().int(),
@@ -6,11 +8,23 @@ export const errorSchema = z.object({
   message: z.string(),
 });
 
-export const runIdParams = z.object({ id: z.string().min(1).max(300) });
-export const gateParams = runIdParams.extend({ gate: z.string().min(1).max(100) });
+/** Run ids are `feature-<slug>-<key>`; nothing else (no slashes, no control characters) reaches Temporal. */
+const runId = z.string().min(1).max(300).regex(/^[A-Za-z0-9._-]+$/, 'a run id has only letters, digits, dots, dashes and underscores');
+export const runIdParams = z.object({ id: runId });
+export const gateParams = runIdParams.extend({ gate: z.string().min(1).max(100).regex(/^[a-z0-9-]+$/, 'a gate name has only lower-case letters, digits and dashes') });
+
+/** Control characters never reach a branch name, a file or a Slack message. */
+export function cleanText(text: string): string {
+  // eslint-disable-next-line no-control-regex -- removing control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').replace(/\s+/g, ' ').trim();
+}
 
 export const startRunBody = z.object({
-  feature: z.string().trim().min(10, 'describe the feature in at least 10 characters').max(1000),
+  feature: z
+    .string()
+    .max(1000)
+    .transform(cleanText)
+    .pipe(z.string().min(10, 'describe the feature in at least 10 characters (control characters and spaces do not count)')),
   services: z.array(z.string().regex(/^[a-z][a-z0-9-]*$/)).max(50).optional(),
   idempotencyKey: z
     .string()
@@ -25,7 +39,7 @@ export const startRunReply = z.object({
 });
 
 export const listRunsQuery = z.object({
-  status: z.enum(['running', 'awaiting-approval', 'succeeded', 'failed', 'rolled-back', 'cancelled']).optional(),
+  status: z.enum(RUN_STATUSES).optional(),
   phase: z
     .string()
     .regex(/^[a-z][a-z0-9:-]*$/)
@@ -43,88 +57,27 @@ export const runSummary = z.object({
   temporalStatus: z.string(),
 });
 
-const gateRecord = z.object({
-  name: z.string(),
-  status: z.enum(['pending', 'approved', 'rejected', 'expired', 'closed']),
-  round: z.number(),
-  openedAt: z.string(),
-  deadlineAt: z.string(),
-  summary: z.string(),
-  approvers: z.array(z.string()),
-  fourEyes: z.boolean(),
-  decidedBy: z.string().optional(),
-  decidedAt: z.string().optional(),
-  comment: z.string().optional(),
-  message: z.object({ channel: z.string(), ts: z.string() }).optional(),
+/** The run state as the workflow keeps it; running rollouts and watches are filled in live from their children. */
+export const runReply = runStateSchema;
+
+export const evidenceQuery = z.object({
+  service: z.string().min(1).max(100),
+  environment: z.string().min(1).max(100).optional(),
+  kind: z.enum(['soak', 'watch']).default('soak'),
+  page: z.coerce.number().int().min(1).max(100_000).default(1),
+  pageSize: z.coerce.number().int().min(1).max(100).default(20),
 });
 
-const usage = z.object({
-  inputTokens: z.number(),
-  outputTokens: z.number(),
-  cacheReadTokens: z.number(),
-  cacheWriteTokens: z.number(),
-  costUsd: z.number(),
-});
-
-const checkResult = z.object({
-  name: z.string(),
-  query: z.string(),
-  value: z.number().optional(),
-  threshold: z.number(),
-  failWhen: z.enum(['above', 'below']),
-  status: z.enum(['pass', 'fail', 'no-data', 'error']),
-  noData: z.enum(['pass', 'fail', 'inconclusive']),
-  detail: z.string(),
-});
-
-const soakSample = z.object({
+export const evidenceReply = z.object({
+  runId: z.string(),
   service: z.string(),
   environment: z.string(),
-  at: z.string(),
-  sample: z.number().optional(),
-  verdict: z.enum(['pass', 'fail', 'inconclusive']),
-  detail: z.string(),
-  error: z.string().optional(),
-  requests: z.number().optional(),
-  checks: z.array(checkResult).optional(),
-  decision: z.enum(['continue', 'fail', 'inconclusive']).optional(),
-});
-
-export const runStateSchema = z.object({
-  runId: z.string(),
-  feature: z.string(),
-  requester: z.string(),
-  services: z.array(z.string()),
-  status: z.string(),
-  phase: z.string(),
-  environment: z.string().optional(),
-  reason: z.string().optional(),
-  workspace: z.object({ branch: z.string(), path: z.string(), specDir: z.string() }).optional(),
-  slackThread: z.object({ channel: z.string(), ts: z.string() }).optional(),
-  activeRollout: z.object({ workflowId: z.string(), service: z.string(), environment: z.string() }).optional(),
-  gates: z.record(z.string(), gateRecord),
-  approvals: z.array(
-    z.object({
-      gate: z.string(),
-      round: z.number(),
-      decision: z.string(),
-      by: z.string(),
-      at: z.string(),
-      comment: z.string().optional(),
-      via: z.string(),
-    }),
-  ),
-  artifacts: z.array(z.object({ phase: z.string(), kind: z.string(), path: z.string(), service: z.string().optional() })),
-  timeline: z.array(z.object({ at: z.string(), phase: z.string(), event: z.string(), detail: z.string().optional() })),
-  verdicts: z.array(soakSample),
-  compensations: z.array(z.object({ name: z.string(), status: z.string(), error: z.string().optional() })),
-  cost: z.object({ total: usage, byPhase: z.record(z.string(), usage) }),
-  startedAt: z.string(),
-  endedAt: z.string().optional(),
-  /** Live soak samples of the rollout running now, from the child workflow's own query. */
-  liveRollout: z
-    .object({ step: z.string(), samples: z.array(soakSample), soakEndsAt: z.string().optional() })
-    .optional(),
+  kind: z.enum(['soak', 'watch']),
+  page: z.number().int(),
+  pageSize: z.number().int(),
+  pages: z.number().int(),
+  total: z.number().int(),
+  samples: z.array(soakSampleSchema),
 });
 
 export const decisionBody = z
@@ -135,5 +88,5 @@ export const rejectBody = z.object({
 });
 export const cancelBody = z.object({ reason: z.string().trim().max(1000).optional() }).default({});
 
-export const gateReply = z.object({ runId: z.string(), gate: gateRecord });
+export const gateReply = z.object({ runId: z.string(), gate: gateRecordSchema });
 export const cancelReply = z.object({ runId: z.string(), cancelRequested: z.boolean() });

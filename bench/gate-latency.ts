@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { ensureTemporalCli, freePort, startDevServer } from '../scripts/temporal';
-import { activityDoubles, testPolicy } from '../test/support/doubles';
+import { activityDoubles, testSettings } from '../test/support/doubles';
 import { buildWorker } from '../worker/build';
 import { featureDelivery } from '../workflows/featureDelivery';
 import { decideUpdate, statusQuery } from '../workflows/messages';
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       const handle = await client.workflow.start(featureDelivery, {
         taskQueue: 'bench',
         workflowId: `bench-gate-${i}-${Date.now()}`,
-        args: [{ feature: 'Benchmark gate latency', requester: 'alice', services: ['messages'], policy: testPolicy({ gates: { spec: true }, soakMs: 1, intervalMs: 1 }) }],
+        args: [{ feature: 'Benchmark gate latency', requester: 'alice', services: ['messages'], settings: testSettings({ gates: { spec: true }, soakMs: 1, intervalMs: 1 }) }],
       });
       for (;;) {
         const state = await handle.query(statusQuery);
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
       await client.workflow.execute(featureDelivery, {
         taskQueue: 'bench',
         workflowId: `bench-run-${i}-${Date.now()}`,
-        args: [{ feature: 'Benchmark a whole run', requester: 'alice', services: [], policy: testPolicy({ soakMs: 1, intervalMs: 1 }) }],
+        args: [{ feature: 'Benchmark a whole run', requester: 'alice', services: [], settings: testSettings({ soakMs: 1, intervalMs: 1 }) }],
       });
       runDurations.push(performance.now() - started);
     }

@@ -14,8 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { createPrometheusActivities } from '../activities/prometheus';
-import { parseConfig } from '../config/load';
-import { toRunPolicy } from '../config/policy';
+import { settingsFrom } from '../test/support/doubles';
 import { ensurePrometheus, startPrometheus } from '../scripts/prometheus';
 import { ensureTemporalCli, freePort, startDevServer } from '../scripts/temporal';
 import { activityDoubles } from '../test/support/doubles';
@@ -38,16 +37,17 @@ async function main(): Promise<void> {
   const client = new Client({ connection });
 
   // Defaults everywhere except what a benchmark must pin: one environment, one service.
-  const config = parseConfig({
+  const settings = settingsFrom({
     repository: { path: '.' },
     services: [{ name: 'messages', path: 'm', kubernetes: { deployment: 'messages' } }],
     environments: [{ name: 'production', soak: {}, gate: { required: false } }],
     gates: { spec: { required: false }, migrationReview: { required: false }, manifestReview: { required: false } },
     prometheus: { url: prometheus.url },
+    llm: { model: 'claude-sonnet-5' },
   });
   let rollbackStarted: (at: number) => void = () => undefined;
   const { activities } = activityDoubles({
-    ...createPrometheusActivities({ config, logger: pino({ level: 'silent' }) }),
+    ...createPrometheusActivities({ logger: pino({ level: 'silent' }) }),
     rollbackService: async () => rollbackStarted(performance.now()),
   });
   const worker = await buildWorker({ connection: native, namespace: 'default', taskQueue: 'bench-rollback', activities });
@@ -61,11 +61,11 @@ async function main(): Promise<void> {
       const handle = await client.workflow.start(featureDelivery, {
         taskQueue: 'bench-rollback',
         workflowId: `bench-rollback-${trial}-${Date.now()}`,
-        args: [{ feature: 'Benchmark rollback latency', requester: 'bench', services: ['messages'], policy: toRunPolicy(config) }],
+        args: [{ feature: 'Benchmark rollback latency', requester: 'bench', services: ['messages'], settings }],
       });
       for (;;) {
         const state = await handle.query(statusQuery);
-        if (state.activeRollout !== undefined) break;
+        if (state.rollouts.some((r) => r.status === 'running')) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       // Break the service at a random point between two samples.

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { slipwayConfigSchema, type SlipwayConfig } from './schema';
@@ -43,5 +44,10 @@ export async function loadConfig(file: string): Promise<SlipwayConfig> {
   if (doc.errors.length > 0) {
     throw new ConfigError(`invalid YAML in ${file}:\n${doc.errors.map((e) => `  - ${e.message}`).join('\n')}`);
   }
-  return parseConfig(doc.toJS(), file);
+  const config = parseConfig(doc.toJS(), file);
+  // Relative paths in the file mean "next to the file", whatever directory a process starts in.
+  const base = dirname(resolve(file));
+  config.repository.path = resolve(base, config.repository.path);
+  config.repository.worktreesDir = resolve(base, config.repository.worktreesDir);
+  return config;
 }

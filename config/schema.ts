@@ -60,7 +60,6 @@ const sloSchema = z.object({
 export const serviceSchema = z.object({
   name: identifier,
   path: z.string().min(1),
-  language: z.string().min(1).prefault('go'),
   commands: z.record(z.string(), z.string().min(1)).prefault({}),
   database: z
     .object({
@@ -130,6 +129,8 @@ export const slipwayConfigSchema = z
       baseBranch: z.string().min(1).prefault('main'),
       /** Where each run's git worktree lives (one folder per run). */
       worktreesDir: z.string().min(1).prefault('.slipway/worktrees'),
+      /** Keep a run's worktree after it ends (the branch is always kept: it is the run's history). */
+      keepWorktrees: z.boolean().prefault(false),
     }),
     services: z.array(serviceSchema).min(1, 'list at least one service'),
     environments: z.array(environmentSchema).min(1, 'list at least one environment (dev, staging, production)'),
@@ -138,11 +139,14 @@ export const slipwayConfigSchema = z
         spec: gatePolicySchema.prefault({ required: true, approvers: [], deadline: '72h' }),
         migrationReview: gatePolicySchema.prefault({ required: true, approvers: [], deadline: '72h' }),
         manifestReview: gatePolicySchema.prefault({ required: true, approvers: [], deadline: '72h' }),
+        /** Without an `llm` section, each agent's step is a person's: the gate waits until they say it is done. */
+        personSteps: gatePolicySchema.omit({ required: true }).prefault({ approvers: [], deadline: '7d' }),
       })
       .prefault({
         spec: { required: true, approvers: [], deadline: '72h' },
         migrationReview: { required: true, approvers: [], deadline: '72h' },
         manifestReview: { required: true, approvers: [], deadline: '72h' },
+        personSteps: { approvers: [], deadline: '7d' },
       }),
     approvers: z.array(approverSchema).prefault([]),
     prometheus: z
@@ -239,3 +243,7 @@ export type SlipwayConfigInput = z.input<typeof slipwayConfigSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;
 export type EnvironmentConfig = z.output<typeof environmentSchema>;
 export type GatePolicy = z.output<typeof gatePolicySchema>;
+export type AnalysisConfig = SlipwayConfig['analysis'];
+export type RepositoryConfig = SlipwayConfig['repository'];
+export type LlmConfig = NonNullable<SlipwayConfig['llm']>;
+export type PrometheusConfig = NonNullable<SlipwayConfig['prometheus']>;

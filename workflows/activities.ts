@@ -1,59 +1,58 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type {
-  AgentActivities,
-  CommandActivities,
-  KubernetesActivities,
-  MigrationActivities,
-  ObservabilityActivities,
-  PrometheusActivities,
-  RepoActivities,
-  SlackActivities,
-} from '../activities';
+import type { Activities } from '../activities';
 
-/** Activity proxies grouped by timeout profile. */
+/**
+ * Activity proxies grouped by what the activity does, each with timeouts that fit it. Every
+ * activity that can run for minutes heartbeats on a timer while it works (a child process, a
+ * streamed model answer), so its heartbeat timeout only fires when the worker is really gone.
+ */
 
-/** LLM agents: long, alive through heartbeats, few retries (each costs tokens). */
-export const agents = proxyActivities<AgentActivities>({
+/** LLM agents (or, without one, the scaffold a person completes): long, alive through heartbeats, few retries (each costs tokens). */
+export const agents = proxyActivities<
+  Pick<Activities, 'writeSpec' | 'writePlan' | 'writeTasks' | 'buildGrpc' | 'integrateEvents' | 'implementService' | 'writeDocs' | 'draftMigrations' | 'writeManifests'>
+>({
   startToCloseTimeout: '2h',
-  heartbeatTimeout: '5m',
+  heartbeatTimeout: '2m',
   retry: { maximumAttempts: 3, initialInterval: '10s' },
 });
 
-/** Git, commands, migrations: minutes, with heartbeats while commands run. */
-export const repo = proxyActivities<RepoActivities>({
-  startToCloseTimeout: '10m',
-  retry: { maximumAttempts: 5 },
-});
-export const commands = proxyActivities<CommandActivities>({
-  startToCloseTimeout: '30m',
-  heartbeatTimeout: '1m',
-  retry: { maximumAttempts: 3 },
-});
-export const migrations = proxyActivities<MigrationActivities>({
-  startToCloseTimeout: '30m',
-  heartbeatTimeout: '1m',
-  retry: { maximumAttempts: 5 },
-});
-export const observability = proxyActivities<ObservabilityActivities>({
-  startToCloseTimeout: '10m',
-  retry: { maximumAttempts: 3 },
+/** Git work in the run's worktree: seconds; lock contention and remotes are retried with backoff. */
+export const git = proxyActivities<
+  Pick<Activities, 'prepareWorkspace' | 'checkSpec' | 'scaffoldPlan' | 'checkPlan' | 'scaffoldTasks' | 'checkTasks' | 'scaffoldImplementation' | 'pullImplementation' | 'writeReport'>
+>({
+  startToCloseTimeout: '5m',
+  retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s' },
 });
 
-/** Kubernetes: as long as a rollout may take, heartbeating while it waits. */
-export const kubernetes = proxyActivities<KubernetesActivities>({
+/** Commands from the branch (tests, checks, audits): up to half an hour each, heartbeating while the child runs. */
+export const commands = proxyActivities<Pick<Activities, 'runServiceTests' | 'runPreDeployChecks' | 'auditPerformance'>>({
+  startToCloseTimeout: '45m',
+  heartbeatTimeout: '1m',
+  retry: { maximumAttempts: 2 },
+});
+
+/** Database migrations: rehearse, apply, revert; a big index can take a while, heartbeating all along. */
+export const database = proxyActivities<Pick<Activities, 'reviewMigrations' | 'applyMigrations' | 'revertMigrations'>>({
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '1m',
+  retry: { maximumAttempts: 5 },
+});
+
+/** Kubernetes rollouts: as long as a rollout may take, heartbeating while they wait. */
+export const rollouts = proxyActivities<Pick<Activities, 'deployService' | 'rollbackService'>>({
   startToCloseTimeout: '45m',
   heartbeatTimeout: '1m',
   retry: { maximumAttempts: 5 },
 });
 
-/** Prometheus: short queries; the soak loop itself is the schedule. */
-export const prometheus = proxyActivities<PrometheusActivities>({
-  startToCloseTimeout: '1m',
+/** Short calls to outside APIs (Prometheus, the API server's dry run, promtool). */
+export const quick = proxyActivities<Pick<Activities, 'analyzeSlo' | 'validateManifests' | 'writeObservability'>>({
+  startToCloseTimeout: '2m',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
 
 /** Notifications: short, retried many times, never allowed to fail a run. */
-export const notifications = proxyActivities<SlackActivities>({
+export const notifications = proxyActivities<Pick<Activities, 'notifyGate' | 'notifyMilestone'>>({
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 10, maximumInterval: '1m' },
 });

@@ -1,7 +1,7 @@
 import { ApplicationFailure, condition } from '@temporalio/workflow';
-import type { GateRule } from '../config/policy';
+import type { GateRule } from '../config/settings';
 import { DecisionRejection, type DecisionV1 } from './messages';
-import type { AuditRecord, GateRecord, RunState } from './state';
+import { clip, LIMITS, type AuditRecord, type GateRecord, type RunState } from './state';
 
 export type GateOutcome = { approved: true; record: GateRecord } | { approved: false; record: GateRecord; comment: string };
 
@@ -10,6 +10,8 @@ export interface OpenGate {
   rule: GateRule;
   summary: string;
   fourEyes?: boolean;
+  /** A person's step: approving says the work is committed; Slipway checks it and may reopen the gate. */
+  personStep?: boolean;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface OpenGate {
  */
 export class Gates {
   constructor(
-    private readonly state: RunState,
+    private readonly state: Pick<RunState, 'runId' | 'requester' | 'gates' | 'approvals'>,
     private readonly onChange: () => void,
   ) {}
 
@@ -111,10 +113,11 @@ export class Gates {
       status: 'pending',
       round: (previous?.round ?? 0) + 1,
       openedAt: now.toISOString(),
-      deadlineAt: new Date(now.getTime() + spec.rule.deadlineMs).toISOString(),
-      summary: spec.summary,
+      deadlineAt: new Date(now.getTime() + spec.rule.deadline).toISOString(),
+      summary: clip(spec.summary, LIMITS.gateSummary),
       approvers: [...spec.rule.approvers],
       fourEyes: spec.fourEyes ?? false,
+      ...(spec.personStep ? { personStep: true } : {}),
     };
     this.state.gates[spec.name] = record;
     if (!spec.rule.required) {
@@ -142,6 +145,17 @@ export class Gates {
     }
     if (record.status === 'approved') return { approved: true, record };
     return { approved: false, record, comment: record.comment ?? '' };
+  }
+
+  /**
+   * A person's step was approved but Slipway's check of the work found problems: the approval is
+   * kept in the audit trail, and the gate opens again (round + 1) with what to fix.
+   */
+  reopen(record: GateRecord, problems: string[], summary: string, now: Date): GateRecord {
+    this.audit({ gate: record.name, round: record.round, decision: 'reopen', by: 'slipway', at: now.toISOString(), comment: clip(problems.join('; '), LIMITS.detail), via: 'run' });
+    const rule = { required: true, approvers: record.approvers, deadline: Date.parse(record.deadlineAt) - Date.parse(record.openedAt) };
+    const text = `Slipway checked what was committed and found:\n${problems.map((p) => `- ${p}`).join('\n')}\n\n${summary}`;
+    return this.open({ name: record.name, rule, summary: text, fourEyes: record.fourEyes, personStep: true }, now);
   }
 
   /** Closes every gate still waiting when the run ends, so no one is asked to decide a dead run. */

@@ -1,126 +1,103 @@
-import { ApplicationFailure, defineQuery, isCancellation, setHandler } from '@temporalio/workflow';
-import type { AnalysisRule, EnvironmentRule, ServiceRule } from '../config/policy';
-import type { Deployment, Workspace } from '../activities';
-import { kubernetes, migrations } from './activities';
+import { ApplicationFailure, defineQuery, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { AnalysisSettings, EnvironmentSettings, PrometheusSettings, ServiceSettings } from '../config/settings';
+import { database, rollouts } from './activities';
+import { emptyAnalysis, runAnalysis } from './analysis';
+import { pushCompensation, type RolloutChange } from './compensations';
 import { failureReason } from './failures';
 import { Saga } from './saga';
-import type { CompensationRecord, SoakSample } from './state';
-import { soak } from './soak';
+import type { CompensationRecord, RolloutSummary, Workspace } from './state';
 
 export interface RolloutInputV1 {
   runId: string;
-  service: ServiceRule;
-  environment: EnvironmentRule;
+  service: ServiceSettings;
+  environment: EnvironmentSettings;
   workspace: Workspace;
-  analysis: AnalysisRule;
+  analysis: AnalysisSettings;
+  prometheus?: PrometheusSettings;
+  /** The run's build of this service, by digest; absent: the manifests' own image. */
+  image?: string;
 }
 
-/** A change this rollout made to the world, and so something the saga may have to undo. */
-export type RolloutChange =
-  | { kind: 'migrations'; versions: string[] }
-  | { kind: 'deployment'; deployment: Deployment };
-
-export interface RolloutReport {
-  service: string;
-  environment: string;
-  changes: RolloutChange[];
-  samples: SoakSample[];
-  /** Set when the rollout failed; its own changes were already compensated. */
-  reason?: string;
-  /** Set when the soak ended without data to decide on: a person must look. Nothing was undone. */
-  inconclusive?: string;
-  compensations?: CompensationRecord[];
+/** What the rollout did; on failure it also carries the compensations it already ran. */
+export interface RolloutResult {
+  summary: RolloutSummary;
+  compensations: CompensationRecord[];
 }
 
 export interface RolloutProgress {
-  step: 'migrate' | 'deploy' | 'soak' | 'done' | 'rolling-back';
-  samples: SoakSample[];
-  soakEndsAt?: string;
+  summary: RolloutSummary;
+  /** The analysis child taking samples now, whose own query shows the latest one. */
+  analysisWorkflowId?: string;
 }
 
 export const rolloutProgressQuery = defineQuery<RolloutProgress>('rolloutProgress');
 
 export const ROLLOUT_FAILED = 'RolloutFailed';
 
-/** Pushes the compensation of one change; used here and by featureDelivery for finished rollouts. */
-export function pushCompensation(
-  saga: Saga,
-  target: { runId: string; service: string; environment: EnvironmentRule; workspace: Workspace },
-  change: RolloutChange,
-): void {
-  const where = {
-    runId: target.runId,
-    service: target.service,
-    environment: target.environment.name,
-    namespace: target.environment.namespace,
-    ...(target.environment.kubeContext !== undefined ? { kubeContext: target.environment.kubeContext } : {}),
-  };
-  if (change.kind === 'deployment') {
-    saga.push(`roll back ${target.service} in ${target.environment.name}`, () =>
-      kubernetes.rollbackService({ ...where, deployment: change.deployment }),
-    );
-  } else {
-    saga.push(`revert migrations ${change.versions.join(', ')} of ${target.service} in ${target.environment.name}`, () =>
-      migrations.revertMigrations({ runId: where.runId, service: where.service, environment: where.environment, versions: change.versions, workspace: target.workspace }),
-    );
-  }
-}
-
 /**
- * One service in one environment: migrate, deploy, soak, verdict.
- * On failure or cancel it undoes its own changes before failing, so the parent
- * only has to undo the rollouts that finished.
+ * One service in one environment: migrate, deploy, soak, verdict. On failure or cancel it undoes
+ * its own changes before failing, so the parent only has to undo the rollouts that finished.
+ * Its soak evidence lives in its analysis children; it returns only the summary.
  */
-export async function serviceRollout(input: RolloutInputV1): Promise<RolloutReport> {
+export async function serviceRollout(input: RolloutInputV1): Promise<RolloutResult> {
   const { runId, service, environment, workspace } = input;
-  const changes: RolloutChange[] = [];
   const compensations: CompensationRecord[] = [];
   const saga = new Saga(compensations);
-  const progress: RolloutProgress = { step: 'migrate', samples: [] };
-  setHandler(rolloutProgressQuery, () => progress);
-  const target = { runId, service: service.name, environment, workspace };
-  const record = (change: RolloutChange) => {
-    changes.push(change);
-    pushCompensation(saga, target, change);
-  };
+  const summary: RolloutSummary = { service: service.name, environment: environment.name, workflowId: workflowInfo().workflowId, status: 'running', step: 'migrate', migrations: [] };
+  let analysisWorkflowId: string | undefined;
+  setHandler(rolloutProgressQuery, () => ({ summary, ...(analysisWorkflowId ? { analysisWorkflowId } : {}) }));
+  const record = (change: RolloutChange) => pushCompensation(saga, { runId, service, environment, workspace }, change);
 
   try {
-    if (service.hasDatabase) {
-      const applied = await migrations.applyMigrations({ runId, service: service.name, environment: environment.name, workspace });
+    if (service.database !== undefined) {
+      const applied = await database.applyMigrations({ runId, service, environment: environment.name, workspace });
+      summary.migrations = applied.versions;
       if (applied.versions.length > 0) record({ kind: 'migrations', versions: applied.versions });
     }
-    if (service.hasDeployment) {
-      progress.step = 'deploy';
-      const deployment = await kubernetes.deployService({
-        runId,
-        service: service.name,
-        environment: environment.name,
-        namespace: environment.namespace,
-        ...(environment.kubeContext !== undefined ? { kubeContext: environment.kubeContext } : {}),
-        workspace,
-      });
+    if (service.kubernetes !== undefined) {
+      summary.step = 'deploy';
+      const deployment = await rollouts.deployService({ runId, service, environment, workspace, ...(input.image ? { image: input.image } : {}) });
+      summary.deployment = deployment;
       record({ kind: 'deployment', deployment });
     }
-    let inconclusive: string | undefined;
     if (environment.soak !== undefined) {
-      progress.step = 'soak';
-      progress.soakEndsAt = new Date(Date.now() + environment.soak.durationMs).toISOString();
-      inconclusive = await soak({ runId, service: service.name, environment: environment.name, analysis: input.analysis, rule: environment.soak, samples: progress.samples });
+      summary.step = 'soak';
+      summary.soak = emptyAnalysis('soak');
+      const soak = await runAnalysis(
+        {
+          parentId: summary.workflowId,
+          runId,
+          kind: 'soak',
+          service,
+          environment,
+          analysis: input.analysis,
+          ...(input.prometheus ? { prometheus: input.prometheus } : {}),
+          durationMs: environment.soak.duration,
+          intervalMs: environment.soak.interval,
+        },
+        summary.soak,
+        (id) => (analysisWorkflowId = id),
+      );
+      analysisWorkflowId = undefined;
+      if (soak.decision === 'failed') throw ApplicationFailure.nonRetryable(soak.reason ?? 'soak failed', 'SoakFailed');
+      if (soak.decision === 'inconclusive') {
+        // No data to decide on: nothing is undone here; a person decides in the parent.
+        summary.step = 'done';
+        summary.status = 'inconclusive';
+        if (soak.reason !== undefined) summary.reason = soak.reason;
+        return { summary, compensations };
+      }
     }
-    progress.step = 'done';
-    return { service: service.name, environment: environment.name, changes, samples: progress.samples, ...(inconclusive ? { inconclusive } : {}) };
+    summary.step = 'done';
+    summary.status = 'succeeded';
+    return { summary, compensations };
   } catch (err) {
-    progress.step = 'rolling-back';
+    summary.step = 'rolling-back';
     await saga.compensate();
     if (isCancellation(err)) throw err;
-    const report: RolloutReport = {
-      service: service.name,
-      environment: environment.name,
-      changes,
-      samples: progress.samples,
-      reason: failureReason(err),
-      compensations,
-    };
-    throw ApplicationFailure.nonRetryable(`${service.name} in ${environment.name}: ${report.reason}`, ROLLOUT_FAILED, report);
+    summary.status = 'failed';
+    summary.reason = failureReason(err);
+    const result: RolloutResult = { summary, compensations };
+    throw ApplicationFailure.nonRetryable(`${service.name} in ${environment.name}: ${summary.reason}`, ROLLOUT_FAILED, result);
   }
 }

@@ -1,10 +1,16 @@
-/** RunState: everything the `status` query returns. Pure data, safe to import anywhere. */
+/**
+ * The run's state and evidence: one zod schema per shape, types inferred from it. The workflow
+ * keeps only summaries (bounded whatever the run's length); per-sample evidence stays with the
+ * child workflow that took it and is read page by page. The API serves these schemas as they are.
+ */
+import { z } from 'zod';
 
 export const PHASES = [
   'specify',
   'architect',
   'tasks',
   'implement',
+  'build',
   'prepare-deploy',
   'deploy',
   'observability',
@@ -13,137 +19,259 @@ export const PHASES = [
   'watch',
   'report',
 ] as const;
-export type Phase = (typeof PHASES)[number];
+export const phaseSchema = z.enum(PHASES);
+export type Phase = z.infer<typeof phaseSchema>;
 
-export type RunStatus = 'running' | 'awaiting-approval' | 'succeeded' | 'failed' | 'rolled-back' | 'cancelled';
+export const RUN_STATUSES = ['running', 'awaiting-approval', 'succeeded', 'failed', 'rolled-back', 'cancelled'] as const;
+export const runStatusSchema = z.enum(RUN_STATUSES);
+export type RunStatus = z.infer<typeof runStatusSchema>;
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'rolled-back', 'cancelled'];
 
+/** Bounds that keep the state small for the longest run. */
+export const LIMITS = {
+  timeline: 200,
+  detail: 1_000,
+  gateSummary: 8_000,
+  artifacts: 300,
+  /** Samples one analysis child keeps; a longer soak or watch runs several children in turn. */
+  samplesPerSegment: 100,
+  evidencePageSize: 20,
+} as const;
+
+export const workspaceSchema = z.object({
+  branch: z.string(),
+  /** The run's git worktree. */
+  path: z.string(),
+  /** specs/NNN-name, relative to the worktree. */
+  specDir: z.string(),
+});
+export type Workspace = z.infer<typeof workspaceSchema>;
+
+export const slackMessageSchema = z.object({ channel: z.string(), ts: z.string() });
+export type SlackMessageRef = z.infer<typeof slackMessageSchema>;
+
 /** `closed`: the run ended (failed, cancelled) while the gate still waited. */
-export type GateStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'closed';
+export const gateStatusSchema = z.enum(['pending', 'approved', 'rejected', 'expired', 'closed']);
+export type GateStatus = z.infer<typeof gateStatusSchema>;
+
+export const gateRecordSchema = z.object({
+  name: z.string(),
+  status: gateStatusSchema,
+  /** 1 for the first time the gate opens; a rejected or reopened gate opens again with round + 1. */
+  round: z.number().int(),
+  openedAt: z.string(),
+  deadlineAt: z.string(),
+  /** What the approver is asked to review (or, for a person's step, what to do). */
+  summary: z.string(),
+  /** Approver ids allowed to decide; empty means any approver. */
+  approvers: z.array(z.string()),
+  /** The run's requester may not approve this gate (four-eyes). */
+  fourEyes: z.boolean(),
+  /** A person's step (no LLM configured): approving says the work is committed; Slipway then checks it. */
+  personStep: z.boolean().optional(),
+  decidedBy: z.string().optional(),
+  decidedAt: z.string().optional(),
+  comment: z.string().optional(),
+  /** Slack message of this gate, so later updates replace it instead of posting anew. */
+  message: slackMessageSchema.optional(),
+});
+export type GateRecord = z.infer<typeof gateRecordSchema>;
 
 /** One decision on one gate: the audit trail of who let the run through. */
-export interface AuditRecord {
-  gate: string;
-  round: number;
-  decision: 'approve' | 'reject' | 'auto-approve' | 'expire' | 'close';
-  by: string;
-  at: string;
-  comment?: string;
-  via: 'api' | 'slack' | 'temporal' | 'policy' | 'timer' | 'run';
-}
+export const auditRecordSchema = z.object({
+  gate: z.string(),
+  round: z.number().int(),
+  decision: z.enum(['approve', 'reject', 'auto-approve', 'expire', 'close', 'reopen']),
+  by: z.string(),
+  at: z.string(),
+  comment: z.string().optional(),
+  via: z.enum(['api', 'slack', 'temporal', 'policy', 'timer', 'run']),
+});
+export type AuditRecord = z.infer<typeof auditRecordSchema>;
 
-export interface GateRecord {
-  name: string;
-  status: GateStatus;
-  /** 1 for the first time the gate opens; a rejected spec reopens it with round + 1. */
-  round: number;
-  openedAt: string;
-  deadlineAt: string;
-  /** What the approver is asked to review. */
-  summary: string;
-  /** Approver ids allowed to decide; empty means any approver. */
-  approvers: string[];
-  /** The run's requester may not approve this gate (four-eyes). */
-  fourEyes: boolean;
-  decidedBy?: string;
-  decidedAt?: string;
-  comment?: string;
-  /** Slack message of this gate, so later updates replace it instead of posting anew. */
-  message?: SlackMessageRef;
-}
+export const artifactSchema = z.object({
+  phase: phaseSchema,
+  kind: z.string(),
+  path: z.string(),
+  service: z.string().optional(),
+});
+export type Artifact = z.infer<typeof artifactSchema>;
 
-export interface SlackMessageRef {
-  channel: string;
-  ts: string;
-}
+export const timelineEventSchema = z.object({
+  at: z.string(),
+  phase: z.union([phaseSchema, z.literal('run')]),
+  event: z.string(),
+  detail: z.string().optional(),
+});
+export type TimelineEvent = z.infer<typeof timelineEventSchema>;
 
-export interface Artifact {
-  phase: Phase;
-  kind: string;
-  path: string;
-  service?: string;
-}
-
-export interface TimelineEvent {
-  at: string;
-  phase: Phase | 'run';
-  event: string;
-  detail?: string;
-}
-
-export type CheckStatus = 'pass' | 'fail' | 'no-data' | 'error';
+export const checkStatusSchema = z.enum(['pass', 'fail', 'no-data', 'error']);
+export type CheckStatus = z.infer<typeof checkStatusSchema>;
+export const noDataPolicySchema = z.enum(['pass', 'fail', 'inconclusive']);
 
 /** One SLO check in one sample: the evidence behind a verdict. */
-export interface CheckResult {
-  name: string;
+export const checkResultSchema = z.object({
+  name: z.string(),
   /** The PromQL as sent, placeholders filled in. */
-  query: string;
-  value?: number;
-  threshold: number;
-  failWhen: 'above' | 'below';
-  status: CheckStatus;
-  noData: 'pass' | 'fail' | 'inconclusive';
-  detail: string;
-}
+  query: z.string(),
+  value: z.number().optional(),
+  threshold: z.number(),
+  failWhen: z.enum(['above', 'below']),
+  status: checkStatusSchema,
+  noData: noDataPolicySchema,
+  detail: z.string(),
+});
+export type CheckResult = z.infer<typeof checkResultSchema>;
 
-/** One analysis sample taken during a soak. */
-export interface SoakSample {
-  service: string;
-  environment: string;
-  at: string;
-  sample?: number;
+export const soakDecisionSchema = z.enum(['continue', 'fail', 'inconclusive']);
+export type SoakDecision = z.infer<typeof soakDecisionSchema>;
+
+/** One analysis sample taken during a soak or the watch. */
+export const soakSampleSchema = z.object({
+  service: z.string(),
+  environment: z.string(),
+  at: z.string(),
+  sample: z.number().int().optional(),
   /** This sample alone: fail if a check failed; inconclusive for no data under that policy. */
-  verdict: 'pass' | 'fail' | 'inconclusive';
-  detail: string;
+  verdict: z.enum(['pass', 'fail', 'inconclusive']),
+  detail: z.string(),
   /** Set when Prometheus could not answer (unreachable, or the query was refused). */
-  error?: string;
-  requests?: number;
-  checks?: CheckResult[];
-  /** What the soak decided after this sample. */
-  decision?: SoakDecision;
-}
+  error: z.string().optional(),
+  requests: z.number().optional(),
+  checks: z.array(checkResultSchema).optional(),
+  /** What the analysis decided after this sample. */
+  decision: soakDecisionSchema.optional(),
+});
+export type SoakSample = z.infer<typeof soakSampleSchema>;
 
-export type SoakDecision = 'continue' | 'fail' | 'inconclusive';
+/** What an analysis (a soak or the watch) amounts to so far; its samples are evidence, paged separately. */
+export const analysisSummarySchema = z.object({
+  kind: z.enum(['soak', 'watch']),
+  /** Samples the analysis will take in all. */
+  planned: z.number().int(),
+  samples: z.number().int(),
+  /** Child workflows holding the samples, in order (`<workflowId>/analysis-<n>`). */
+  segments: z.number().int(),
+  failing: z.number().int(),
+  startedAt: z.string().optional(),
+  endsAt: z.string().optional(),
+  decision: z.enum(['running', 'passed', 'failed', 'inconclusive']),
+  reason: z.string().optional(),
+  last: z
+    .object({
+      at: z.string(),
+      verdict: z.enum(['pass', 'fail', 'inconclusive']),
+      detail: z.string(),
+      errorRatio: z.number().optional(),
+      p99Seconds: z.number().optional(),
+    })
+    .optional(),
+});
+export type AnalysisSummary = z.infer<typeof analysisSummarySchema>;
 
-export interface CompensationRecord {
-  name: string;
-  status: 'armed' | 'done' | 'failed';
-  error?: string;
-}
+export const compensationRecordSchema = z.object({
+  name: z.string(),
+  status: z.enum(['armed', 'done', 'failed']),
+  error: z.string().optional(),
+});
+export type CompensationRecord = z.infer<typeof compensationRecordSchema>;
 
-export interface TokenUsage {
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  costUsd: number;
-}
+export const imageSchema = z.object({
+  service: z.string(),
+  /** The pushed reference, e.g. 127.0.0.1:5001/messages:3f2a…; deployments use `<repository>@<digest>`. */
+  reference: z.string(),
+  digest: z.string(),
+  commit: z.string(),
+});
+export type ImageRecord = z.infer<typeof imageSchema>;
 
-export interface RunState {
-  runId: string;
-  feature: string;
-  requester: string;
-  services: string[];
-  status: RunStatus;
-  phase: Phase;
-  environment?: string;
+/** What Kubernetes did for one service in one environment; the saga's rollback goes back to `previousRevision`. */
+export const deploymentSchema = z.object({
+  deployment: z.string(),
+  namespace: z.string(),
+  /** Revision number the rollout produced. */
+  revision: z.number().int(),
+  /** The revision to return to on rollback; absent when this run created the Deployment. */
+  previousRevision: z.number().int().optional(),
+  /** The image the rollout runs, and the one it replaced. */
+  image: z.string().optional(),
+  previousImage: z.string().optional(),
+});
+export type Deployment = z.infer<typeof deploymentSchema>;
+
+export const rolloutSummarySchema = z.object({
+  service: z.string(),
+  environment: z.string(),
+  /** The serviceRollout child workflow: its query shows live progress, its analysis children hold the evidence. */
+  workflowId: z.string(),
+  status: z.enum(['running', 'succeeded', 'failed', 'inconclusive']),
+  step: z.enum(['migrate', 'deploy', 'verify', 'soak', 'done', 'rolling-back']).optional(),
+  migrations: z.array(z.string()),
+  deployment: deploymentSchema.optional(),
+  soak: analysisSummarySchema.optional(),
+  reason: z.string().optional(),
+});
+export type RolloutSummary = z.infer<typeof rolloutSummarySchema>;
+
+/** The post-deploy watch of one production service. */
+export const watchSummarySchema = z.object({
+  service: z.string(),
+  environment: z.string(),
+  workflowId: z.string(),
+  status: z.enum(['running', 'succeeded', 'failed', 'inconclusive']),
+  analysis: analysisSummarySchema,
+  reason: z.string().optional(),
+});
+export type WatchSummary = z.infer<typeof watchSummarySchema>;
+
+export const tokenUsageSchema = z.object({
+  inputTokens: z.number(),
+  outputTokens: z.number(),
+  cacheReadTokens: z.number(),
+  cacheWriteTokens: z.number(),
+  costUsd: z.number(),
+});
+export type TokenUsage = z.infer<typeof tokenUsageSchema>;
+
+export const runStateSchema = z.object({
+  runId: z.string(),
+  feature: z.string(),
+  requester: z.string(),
+  services: z.array(z.string()),
+  /** `agents` with an llm section; `person` when people write and Slipway checks. */
+  mode: z.enum(['agents', 'person']),
+  status: runStatusSchema,
+  phase: phaseSchema,
+  environment: z.string().optional(),
   /** Why the run failed, rolled back or was cancelled. */
-  reason?: string;
-  workspace?: { branch: string; path: string; specDir: string };
+  reason: z.string().optional(),
+  workspace: workspaceSchema.optional(),
   /** The run's first Slack message; milestones are posted as replies in its thread. */
-  slackThread?: SlackMessageRef;
-  /** The serviceRollout child running now, whose own progress query shows live soak samples. */
-  activeRollout?: { workflowId: string; service: string; environment: string };
-  gates: Record<string, GateRecord>;
-  approvals: AuditRecord[];
-  artifacts: Artifact[];
-  timeline: TimelineEvent[];
-  verdicts: SoakSample[];
-  compensations: CompensationRecord[];
-  cost: { total: TokenUsage; byPhase: Partial<Record<Phase, TokenUsage>> };
-  startedAt: string;
-  endedAt?: string;
-}
+  slackThread: slackMessageSchema.optional(),
+  gates: z.record(z.string(), gateRecordSchema),
+  approvals: z.array(auditRecordSchema),
+  artifacts: z.array(artifactSchema),
+  timeline: z.array(timelineEventSchema),
+  /** Timeline events dropped from the front to keep the state bounded. */
+  timelineDropped: z.number().int(),
+  images: z.array(imageSchema),
+  rollouts: z.array(rolloutSummarySchema),
+  watches: z.array(watchSummarySchema),
+  compensations: z.array(compensationRecordSchema),
+  cost: z.object({ total: tokenUsageSchema, byPhase: z.record(z.string(), tokenUsageSchema) }),
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+});
+export type RunState = z.infer<typeof runStateSchema>;
+
+/** One page of an analysis's samples. */
+export const evidencePageSchema = z.object({
+  samples: z.array(soakSampleSchema),
+  /** Samples this child holds in all. */
+  total: z.number().int(),
+  offset: z.number().int(),
+});
+export type EvidencePage = z.infer<typeof evidencePageSchema>;
 
 export function emptyUsage(): TokenUsage {
   return { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 };
@@ -155,4 +283,9 @@ export function addUsage(into: TokenUsage, add: TokenUsage): void {
   into.cacheReadTokens += add.cacheReadTokens;
   into.cacheWriteTokens += add.cacheWriteTokens;
   into.costUsd += add.costUsd;
+}
+
+/** Cuts a text to `max` characters, saying so. */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 20)}… (${text.length - max + 20} more)`;
 }

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Role } from './runtime';
+import { planServiceSchema } from './scaffolds';
 
 const EDIT_TOOLS = ['view', 'create_file', 'str_replace', 'insert', 'search'] as const;
 
@@ -48,19 +49,12 @@ export function specWriter(root: string, specDir: string): Role<z.infer<typeof s
   };
 }
 
-export const integrationKinds = z.enum(['grpc', 'events', 'schema', 'cache', 'analytics']);
 export const planResult = z.object({
   summary: z.string().min(1).max(2000),
   services: z
-    .array(
-      z.object({
-        name: z.string().min(1),
-        integrations: z.array(integrationKinds).describe('How this service is touched'),
-        notes: z.string().max(1000).optional(),
-      }),
-    )
+    .array(planServiceSchema.extend({ notes: z.string().max(1000).optional() }))
     .min(1)
-    .describe('Affected services, in the order they should roll out'),
+    .describe('Affected services, in the order they should roll out, and how each is touched'),
 });
 
 export function architect(root: string, specDir: string, services: string[]): Role<z.infer<typeof planResult>> {

@@ -2,18 +2,18 @@ import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { TokenUsage } from '../../workflows/state';
-import { heartbeatIfActivity } from '../heartbeat';
 import { runWorkspaceTool, WORKSPACE_TOOLS, type ToolContext, type WorkspaceToolName } from './tools';
 
 /** USD per million tokens, by model family; estimates for the run's cost, not a bill. */
 const PRICES: { match: RegExp; input: number; output: number }[] = [
   { match: /opus/i, input: 15, output: 75 },
   { match: /haiku/i, input: 0.8, output: 4 },
-  { match: /.*/, input: 3, output: 15 },
 ];
+/** Sonnet's price, for every other model. */
+const DEFAULT_PRICE = { input: 3, output: 15 };
 
 export function estimateCost(model: string, usage: Omit<TokenUsage, 'costUsd'>): number {
-  const price = PRICES.find((p) => p.match.test(model)) ?? { input: 3, output: 15 };
+  const price = PRICES.find((p) => p.match.test(model)) ?? DEFAULT_PRICE;
   const perToken = (dollarsPerMillion: number) => dollarsPerMillion / 1_000_000;
   return (
     usage.inputTokens * perToken(price.input) +
@@ -39,6 +39,8 @@ export interface AgentLimits {
   /** Tokens (input + output) this run may still spend. */
   tokensLeft: number;
   maxOutputTokens: number;
+  /** Told at the start of each model turn (for heartbeat details). */
+  onTurn?: (turn: number) => void;
 }
 
 export interface AgentOutcome<T> {
@@ -73,7 +75,7 @@ export async function runAgent<T>(client: Anthropic, role: Role<T>, prompt: stri
   const messages: Anthropic.MessageParam[] = [{ role: 'user', content: prompt }];
 
   for (let turn = 1; turn <= limits.maxTurns; turn++) {
-    heartbeatIfActivity({ role: role.name, turn });
+    limits.onTurn?.(turn);
     const response = await call(() =>
       client.messages
         .stream({

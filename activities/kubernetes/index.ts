@@ -1,25 +1,23 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { parseAllDocuments, stringify } from 'yaml';
-import type { SlipwayConfig } from '../../config/schema';
-import type { TokenUsage } from '../../workflows/state';
-import { createAgentRunner, type Workspace } from '../agents';
+import type { EnvironmentSettings, LlmSettings, RepositorySettings, ServiceSettings } from '../../config/settings';
+import type { Deployment, TokenUsage, Workspace } from '../../workflows/state';
 import { manifestWriter, reviewerComments } from '../agents/roles';
+import { runRole, type Budgeted } from '../agents/runner';
 import { labelValue } from '../observability/rules';
 import { commitPaths } from '../repo/workspace';
 import { Cluster, ManifestRejected, RolloutFailed } from './cluster';
 import { serviceManifests } from './manifests';
 
 export interface ManifestReview {
-  paths: string[];
   /** Server-side dry-run result shown at the manifest-review gate. */
   summary: string;
   valid: boolean;
-  usage?: TokenUsage;
 }
 
 /** The objects of a multi-document YAML file; YAML errors name the file. */
@@ -32,35 +30,32 @@ async function readManifests(file: string): Promise<KubernetesObject[]> {
 
 export interface DeployTarget {
   runId: string;
-  service: string;
-  environment: string;
-  namespace: string;
-  kubeContext?: string;
+  service: ServiceSettings;
+  environment: EnvironmentSettings;
 }
 
-export interface Deployment {
-  /** Revision number the rollout produced. */
-  revision: number;
-  /** The revision to return to on rollback; absent when this run created the Deployment. */
-  previousRevision?: number;
+export interface ManifestsInput extends Budgeted {
+  runId: string;
+  services: ServiceSettings[];
+  environments: EnvironmentSettings[];
+  workspace: Workspace;
+  repository: RepositorySettings;
+  llm?: LlmSettings;
+  comments: string[];
 }
 
 const PREVIOUS = 'slipway.dev/previous-revision';
+type WithKubernetes = ServiceSettings & { kubernetes: NonNullable<ServiceSettings['kubernetes']> };
 
-export function createKubernetesActivities(deps: { config: SlipwayConfig; logger: Logger }) {
-  const { config } = deps;
-  const agent = createAgentRunner(config);
-  const serviceOf = (name: string) => {
-    const service = config.services.find((s) => s.name === name);
-    if (service?.kubernetes === undefined) throw ApplicationFailure.nonRetryable(`service ${name} has no kubernetes section in config`, 'NoDeployment');
-    return service as typeof service & { kubernetes: NonNullable<typeof service.kubernetes> };
+export const manifestPath = (workspace: Workspace, environment: string, service: string) => `${workspace.specDir}/deploy/${environment}/${service}.yaml`;
+
+const imageOf = (deployment: V1Deployment | undefined) => deployment?.spec?.template.spec?.containers[0]?.image;
+
+export function createKubernetesActivities(deps: { logger: Logger }) {
+  const withKubernetes = (service: ServiceSettings): WithKubernetes => {
+    if (service.kubernetes === undefined) throw ApplicationFailure.nonRetryable(`service ${service.name} has no kubernetes section in config`, 'NoDeployment');
+    return service as WithKubernetes;
   };
-  const environmentOf = (name: string) => {
-    const env = config.environments.find((e) => e.name === name);
-    if (env === undefined) throw ApplicationFailure.nonRetryable(`environment ${name} is not in the config`, 'UnknownEnvironment');
-    return env;
-  };
-  const manifestPath = (workspace: Workspace, environment: string, service: string) => `${workspace.specDir}/deploy/${environment}/${service}.yaml`;
   const cluster = (kubeContext?: string) => {
     try {
       return Cluster.forContext(kubeContext);
@@ -79,52 +74,60 @@ export function createKubernetesActivities(deps: { config: SlipwayConfig; logger
       throw ApplicationFailure.retryable(`Kubernetes API: ${(err as Error).message}`, 'KubernetesUnavailable');
     }
   };
-  const objectsFor = async (workspace: Workspace, target: DeployTarget): Promise<KubernetesObject[]> => {
-    const file = join(workspace.path, manifestPath(workspace, target.environment, target.service));
-    if (existsSync(file)) return readManifests(file);
-    return serviceManifests(serviceOf(target.service), { runId: target.runId, branch: workspace.branch, environment: target.environment, namespace: target.namespace });
+  const objectsFor = async (workspace: Workspace, target: DeployTarget, image?: string): Promise<KubernetesObject[]> => {
+    const file = join(workspace.path, manifestPath(workspace, target.environment.name, target.service.name));
+    const objects = existsSync(file)
+      ? await readManifests(file)
+      : serviceManifests(withKubernetes(target.service), { runId: target.runId, branch: workspace.branch, environment: target.environment.name, namespace: target.environment.namespace });
+    return image === undefined ? objects : objects.map((o) => withImage(o, image));
   };
 
   return {
     /**
      * Writes each service's Deployment, Service, ConfigMap, HorizontalPodAutoscaler and
-     * PodDisruptionBudget per environment (from a template), and validates them with a
-     * server-side dry run against each environment's cluster; errors are shown at the gate.
+     * PodDisruptionBudget per environment from a template; with an `llm` section the manifest
+     * writer agent then adapts them to the plan. Commits (and pushes) them.
      */
-    async prepareManifests(input: { runId: string; services: string[]; environments: string[]; workspace: Workspace; comments: string[]; tokensUsed?: number }): Promise<ManifestReview> {
+    async writeManifests(input: ManifestsInput): Promise<{ paths: string[]; usage?: TokenUsage }> {
       const paths: string[] = [];
-      for (const envName of input.environments) {
-        const env = environmentOf(envName);
-        for (const name of input.services) {
-          const path = manifestPath(input.workspace, envName, name);
+      for (const env of input.environments) {
+        for (const service of input.services) {
+          const path = manifestPath(input.workspace, env.name, service.name);
           const file = join(input.workspace.path, path);
           // The template is the starting point; a revision after a rejection starts from the last version.
           if (!existsSync(file) || input.comments.length === 0) {
-            const objects = serviceManifests(serviceOf(name), { runId: input.runId, branch: input.workspace.branch, environment: envName, namespace: env.namespace });
+            const objects = serviceManifests(withKubernetes(service), { runId: input.runId, branch: input.workspace.branch, environment: env.name, namespace: env.namespace });
             await mkdir(dirname(file), { recursive: true });
             await writeFile(file, objects.map((o) => stringify(o)).join('---\n'));
           }
           paths.push(path);
         }
       }
-      let usage: TokenUsage | undefined;
-      if (config.llm !== undefined) {
-        const outcome = await agent(manifestWriter(input.workspace.path, input.workspace.specDir, paths), `Adapt the manifests of ${input.workspace.branch} to its plan.${reviewerComments('manifests', input.comments)}`, input, [], `deploy: manifests for ${input.workspace.branch}`);
-        usage = outcome.usage;
-      } else {
-        await commitPaths(input.workspace, paths, `deploy: manifests for ${input.workspace.branch}\n\nRun ${input.runId}. From Slipway's template.`, config.repository.remote);
+      if (input.llm === undefined) {
+        await commitPaths(input.workspace, paths, `deploy: manifests for ${input.workspace.branch}\n\nRun ${input.runId}. From Slipway's template.`, input.repository.remote);
+        return { paths };
       }
+      const outcome = await runRole(
+        manifestWriter(input.workspace.path, input.workspace.specDir, paths),
+        `Adapt the manifests of ${input.workspace.branch} to its plan.${reviewerComments('manifests', input.comments)}`,
+        { ...input, llm: input.llm },
+        [],
+        `deploy: manifests for ${input.workspace.branch}`,
+      );
+      return { paths, usage: outcome.usage };
+    },
 
-      // Whatever is in the files now is what a server-side dry run validates.
+    /** Validates whatever the manifest files hold with a server-side dry run against each environment's cluster; errors are shown at the gate. */
+    async validateManifests(input: { runId: string; services: ServiceSettings[]; environments: EnvironmentSettings[]; workspace: Workspace }): Promise<ManifestReview> {
       const problems: string[] = [];
       let checked = 0;
-      for (const envName of input.environments) {
-        const env = environmentOf(envName);
+      for (const env of input.environments) {
         const k8s = cluster(env.kubeContext);
+        // A dry run of namespaced objects needs the namespace to exist.
         await act(() => k8s.ensureNamespace(env.namespace));
-        for (const name of input.services) {
-          const objects = await readManifests(join(input.workspace.path, manifestPath(input.workspace, envName, name))).catch((err: Error) => {
-            problems.push(`${envName}: ${name}: ${err.message}`);
+        for (const service of input.services) {
+          const objects = await readManifests(join(input.workspace.path, manifestPath(input.workspace, env.name, service.name))).catch((err: Error) => {
+            problems.push(`${env.name}: ${service.name}: ${err.message}`);
             return [];
           });
           for (const object of objects) {
@@ -133,53 +136,75 @@ export function createKubernetesActivities(deps: { config: SlipwayConfig; logger
               checked++;
             } catch (err) {
               if ((err as ApplicationFailure).type !== 'ManifestRejected') throw err;
-              problems.push(`${envName}: ${(err as Error).message}`);
+              problems.push(`${env.name}: ${(err as Error).message}`);
             }
           }
         }
       }
-      const summary = problems.length === 0 ? `server-side dry run: ${checked} objects valid in ${input.environments.join(', ')}` : `server-side dry run REJECTED ${problems.length} object(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`;
-      return { paths, summary, valid: problems.length === 0, ...(usage ? { usage } : {}) };
+      const where = input.environments.map((e) => e.name).join(', ');
+      const summary = problems.length === 0 ? `server-side dry run: ${checked} objects valid in ${where}` : `server-side dry run REJECTED ${problems.length} object(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`;
+      return { summary, valid: problems.length === 0 };
     },
 
-    /** Server-side apply (field manager `slipway`), then wait for the rollout to become available. */
-    async deployService(input: DeployTarget & { workspace: Workspace }): Promise<Deployment> {
-      const service = serviceOf(input.service);
-      const k8s = cluster(input.kubeContext);
+    /** Server-side apply (field manager `slipway`), with the run's image when one was built, then wait for the rollout. */
+    async deployService(input: DeployTarget & { workspace: Workspace; image?: string }): Promise<Deployment> {
+      const service = withKubernetes(input.service);
+      const { namespace, kubeContext } = input.environment;
+      const k8s = cluster(kubeContext);
       return act(async () => {
-        await k8s.ensureNamespace(input.namespace);
+        await k8s.ensureNamespace(namespace);
         const name = service.kubernetes.deployment;
-        const existing = await k8s.readDeployment(name, input.namespace);
+        const existing = await k8s.readDeployment(name, namespace);
         // A retry finds this run's own Deployment: the revision to return to was recorded on it.
         const ours = existing?.metadata?.labels?.['slipway.dev/run'] === labelValue(input.runId);
         const recorded = existing?.metadata?.annotations?.[PREVIOUS];
         const previous = ours ? (recorded === undefined || recorded === 'none' ? undefined : Number(recorded)) : Cluster.revisionOf(existing);
-        for (const object of await objectsFor(input.workspace, input)) {
+        const previousImage = ours ? existing?.metadata?.annotations?.[`${PREVIOUS}-image`] : imageOf(existing);
+        for (const object of await objectsFor(input.workspace, input, input.image)) {
           if (object.kind === 'Deployment') {
-            object.metadata = { ...object.metadata, annotations: { ...object.metadata?.annotations, [PREVIOUS]: previous === undefined ? 'none' : String(previous) } };
+            object.metadata = {
+              ...object.metadata,
+              annotations: { ...object.metadata?.annotations, [PREVIOUS]: previous === undefined ? 'none' : String(previous), ...(previousImage ? { [`${PREVIOUS}-image`]: previousImage } : {}) },
+            };
           }
           await k8s.applyOne(object);
         }
-        const revision = await k8s.waitForRollout(name, input.namespace);
-        deps.logger.info({ runId: input.runId, service: input.service, environment: input.environment, revision, previous }, 'rollout available');
-        return { revision, ...(previous !== undefined ? { previousRevision: previous } : {}) };
+        const revision = await k8s.waitForRollout(name, namespace);
+        const image = imageOf(await k8s.readDeployment(name, namespace));
+        deps.logger.info({ runId: input.runId, service: service.name, environment: input.environment.name, revision, previous, image }, 'rollout available');
+        return {
+          deployment: name,
+          namespace,
+          revision,
+          ...(previous !== undefined ? { previousRevision: previous } : {}),
+          ...(image !== undefined ? { image } : {}),
+          ...(previousImage !== undefined ? { previousImage } : {}),
+        };
       });
     },
 
     /** The saga's compensation: the previous revision's pod template back (as `kubectl rollout undo`), or the Deployment deleted when this run created it. */
     async rollbackService(input: DeployTarget & { deployment: Deployment }): Promise<void> {
-      const name = serviceOf(input.service).kubernetes.deployment;
-      const k8s = cluster(input.kubeContext);
+      const k8s = cluster(input.environment.kubeContext);
+      const { deployment } = input;
       await act(async () => {
-        if (input.deployment.previousRevision === undefined) {
-          await k8s.deleteDeployment(name, input.namespace);
+        if (deployment.previousRevision === undefined) {
+          await k8s.deleteDeployment(deployment.deployment, deployment.namespace);
           return;
         }
-        await k8s.undo(name, input.namespace, input.deployment.previousRevision);
-        await k8s.waitForRollout(name, input.namespace);
+        await k8s.undo(deployment.deployment, deployment.namespace, deployment.previousRevision);
+        await k8s.waitForRollout(deployment.deployment, deployment.namespace);
       });
-      deps.logger.info({ runId: input.runId, service: input.service, environment: input.environment }, 'rolled back');
+      deps.logger.info({ runId: input.runId, service: input.service.name, environment: input.environment.name }, 'rolled back');
     },
   };
 }
 export type KubernetesActivities = ReturnType<typeof createKubernetesActivities>;
+
+/** The object with every container of a Deployment running `image` (the run's build, by digest). */
+function withImage(object: KubernetesObject, image: string): KubernetesObject {
+  if (object.kind !== 'Deployment') return object;
+  const copy = structuredClone(object) as V1Deployment;
+  for (const container of copy.spec?.template.spec?.containers ?? []) container.image = image;
+  return copy as KubernetesObject;
+}

@@ -1,6 +1,6 @@
 /** The Kubernetes objects of one service in one environment, from a template. Pure. */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { ServiceConfig } from '../../config/schema';
+import type { ServiceSettings } from '../../config/settings';
 import { labelValue } from '../observability/rules';
 
 export interface ManifestTarget {
@@ -10,7 +10,7 @@ export interface ManifestTarget {
   namespace: string;
 }
 
-export function serviceManifests(service: ServiceConfig, target: ManifestTarget): KubernetesObject[] {
+export function serviceManifests(service: ServiceSettings, target: ManifestTarget): KubernetesObject[] {
   const k8s = service.kubernetes;
   if (k8s === undefined) return [];
   const name = k8s.deployment;

@@ -5,33 +5,40 @@ import { promisify } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { stringify } from 'yaml';
-import type { SlipwayConfig } from '../../config/schema';
-import { ensurePrometheus } from '../../scripts/prometheus';
-import type { Workspace } from '../agents';
+import type { AnalysisSettings, EnvironmentSettings, RepositorySettings, ServiceSettings } from '../../config/settings';
+import type { Workspace } from '../../workflows/state';
 import { commitPaths } from '../repo/workspace';
 import { alertRules, grafanaDashboard, labelValue } from './rules';
 
 const run = promisify(execFile);
 
-export function createObservabilityActivities(deps: { config: SlipwayConfig; logger: Logger }) {
-  const { config } = deps;
-  const promtool = async () => process.env.SLIPWAY_PROMTOOL ?? (await ensurePrometheus((line) => deps.logger.info(line))).promtool;
+export interface WriteObservabilityInput {
+  runId: string;
+  feature: string;
+  services: ServiceSettings[];
+  /** Production: what the alerts and the dashboard watch. */
+  environment: EnvironmentSettings;
+  analysis: AnalysisSettings;
+  workspace: Workspace;
+  repository: RepositorySettings;
+}
 
+/** `promtool` is located at start-up (installers never run inside an activity). */
+export function createObservabilityActivities(deps: { logger: Logger; promtool: string }) {
   return {
     /**
      * Prometheus alert rules and a Grafana dashboard for the feature, in the feature's folder and
      * as Kubernetes objects (a PrometheusRule, and a ConfigMap Grafana's sidecar picks up).
      * The rules must pass `promtool check rules`, or the phase fails with promtool's message.
      */
-    async writeObservability(input: { runId: string; feature: string; services: string[]; workspace: Workspace }): Promise<{ paths: string[] }> {
-      const services = config.services.filter((s) => input.services.includes(s.name));
-      const production = config.environments.at(-1)?.name ?? 'production';
-      const folder = `${input.workspace.specDir}/observability`;
-      const runbook = `${input.workspace.specDir}/runbook.md`;
-      const groups = alertRules({ config, services, environment: production, feature: input.feature, branch: input.workspace.branch, runbook });
-      const dashboard = grafanaDashboard({ config, services, environment: production, feature: input.feature, branch: input.workspace.branch });
-      const labels = { 'slipway.dev/run': labelValue(input.runId), 'slipway.dev/feature': labelValue(input.workspace.branch) };
-      const name = labelValue(`slipway-${input.workspace.branch}`).toLowerCase();
+    async writeObservability(input: WriteObservabilityInput): Promise<{ paths: string[] }> {
+      const { workspace, services, environment, analysis } = input;
+      const folder = `${workspace.specDir}/observability`;
+      const runbook = `${workspace.specDir}/runbook.md`;
+      const groups = alertRules({ analysis, services, environment, feature: input.feature, branch: workspace.branch, runbook });
+      const dashboard = grafanaDashboard({ analysis, services, environment, feature: input.feature, branch: workspace.branch });
+      const labels = { 'slipway.dev/run': labelValue(input.runId), 'slipway.dev/feature': labelValue(workspace.branch) };
+      const name = labelValue(`slipway-${workspace.branch}`).toLowerCase();
       const files: Record<string, string> = {
         [`${folder}/alerts.yaml`]: stringify({ groups }),
         [`${folder}/dashboard.json`]: `${JSON.stringify(dashboard, null, 2)}\n`,
@@ -48,17 +55,17 @@ export function createObservabilityActivities(deps: { config: SlipwayConfig; log
           data: { [`${name}.json`]: JSON.stringify(dashboard) },
         }),
       };
-      await mkdir(join(input.workspace.path, folder, 'k8s'), { recursive: true });
-      for (const [path, text] of Object.entries(files)) await writeFile(join(input.workspace.path, path), text);
+      await mkdir(join(workspace.path, folder, 'k8s'), { recursive: true });
+      for (const [path, text] of Object.entries(files)) await writeFile(join(workspace.path, path), text);
 
       try {
-        await run(await promtool(), ['check', 'rules', join(input.workspace.path, folder, 'alerts.yaml')], { timeout: 60_000 });
+        await run(deps.promtool, ['check', 'rules', join(workspace.path, folder, 'alerts.yaml')], { timeout: 60_000 });
       } catch (err) {
         const output = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`.trim();
         throw ApplicationFailure.nonRetryable(`promtool rejected the generated alert rules: ${output || (err as Error).message}`, 'AlertRulesInvalid');
       }
       const paths = Object.keys(files);
-      await commitPaths(input.workspace, paths, `observability: alerts and dashboard for ${input.workspace.branch}\n\nRun ${input.runId}. Rules checked with promtool.`, config.repository.remote);
+      await commitPaths(workspace, paths, `observability: alerts and dashboard for ${workspace.branch}\n\nRun ${input.runId}. Rules checked with promtool.`, input.repository.remote);
       return { paths };
     },
   };

@@ -1,5 +1,5 @@
 /** Alert rules and a Grafana dashboard for a delivered feature. Pure builders. */
-import type { ServiceConfig, SlipwayConfig } from '../../config/schema';
+import type { AnalysisSettings, EnvironmentSettings, ServiceSettings } from '../../config/settings';
 import { checksFor, selectorFor } from '../prometheus/checks';
 
 /** Alerts look at a steadier window than the soak does. */
@@ -18,11 +18,11 @@ export interface RuleGroup {
 
 const pascal = (text: string) => text.replace(/(^|[^A-Za-z0-9])([A-Za-z0-9])/g, (_m, _sep, c: string) => c.toUpperCase());
 
-export function alertRules(input: { config: SlipwayConfig; services: ServiceConfig[]; environment: string; feature: string; branch: string; runbook: string }): RuleGroup[] {
+export function alertRules(input: { analysis: AnalysisSettings; services: ServiceSettings[]; environment: EnvironmentSettings; feature: string; branch: string; runbook: string }): RuleGroup[] {
   return input.services.map((service) => {
     const scopes: (string | undefined)[] = [undefined, ...service.slo.methods];
     const rules = scopes.flatMap((method) =>
-      checksFor(input.config, service, input.environment, { window: ALERT_WINDOW, ...(method ? { method } : {}) }).map((check) => ({
+      checksFor(input.analysis, service, input.environment, { window: ALERT_WINDOW, ...(method ? { method } : {}) }).map((check) => ({
         alert: `${pascal(service.name)}${method ? pascal(method) : ''}${pascal(check.name)}${check.failWhen === 'above' ? 'High' : 'Low'}`,
         expr: `${check.query} ${check.failWhen === 'above' ? '>' : '<'} ${check.threshold}`,
         for: '5m',
@@ -38,7 +38,7 @@ export function alertRules(input: { config: SlipwayConfig; services: ServiceConf
   });
 }
 
-export function grafanaDashboard(input: { config: SlipwayConfig; services: ServiceConfig[]; environment: string; feature: string; branch: string }): Record<string, unknown> {
+export function grafanaDashboard(input: { analysis: AnalysisSettings; services: ServiceSettings[]; environment: EnvironmentSettings; feature: string; branch: string }): Record<string, unknown> {
   let id = 0;
   const panel = (title: string, expr: string, unit: string, x: number, y: number) => ({
     id: ++id,
@@ -51,7 +51,7 @@ export function grafanaDashboard(input: { config: SlipwayConfig; services: Servi
   });
   const panels = input.services.flatMap((service, row) => {
     const selector = selectorFor(service, input.environment);
-    const [ratio, p99] = checksFor(input.config, service, input.environment, { window: '$__rate_interval' });
+    const [ratio, p99] = checksFor(input.analysis, service, input.environment, { window: '$__rate_interval' });
     const y = row * 8;
     return [
       panel(`${service.name}: request rate`, `sum(rate(grpc_server_handled_total{${selector}}[$__rate_interval]))`, 'reqps', 0, y),

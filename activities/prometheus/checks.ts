@@ -1,4 +1,4 @@
-import type { ServiceConfig, SlipwayConfig } from '../../config/schema';
+import type { AnalysisSettings, EnvironmentSettings, ServiceSettings } from '../../config/settings';
 
 export interface CheckDefinition {
   name: string;
@@ -8,13 +8,13 @@ export interface CheckDefinition {
   noData: 'pass' | 'fail' | 'inconclusive';
 }
 
-/** Fills {{selector}}, {{window}}, {{service}} and {{environment}} into a query template. */
+/** Fills {{selector}}, {{window}}, {{service}}, {{environment}} and {{namespace}} into a query template. */
 export function fillTemplate(template: string, values: Record<string, string>): string {
   return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, key: string) => values[key] ?? whole);
 }
 
-export function selectorFor(service: ServiceConfig, environment: string): string {
-  return fillTemplate(service.slo.selector, { service: service.name, environment });
+export function selectorFor(service: ServiceSettings, environment: Pick<EnvironmentSettings, 'name' | 'namespace'>): string {
+  return fillTemplate(service.slo.selector, { service: service.name, environment: environment.name, namespace: environment.namespace });
 }
 
 /** The request count in the window: below `minRequests` no check can pass. */
@@ -26,11 +26,16 @@ export function requestQuery(selector: string, window: string): string {
  * The service's checks: the error ratio and P99 defaults from its `slo`, then its own.
  * `method`, when given, narrows every default query to that gRPC method (used for alert rules).
  */
-export function checksFor(config: SlipwayConfig, service: ServiceConfig, environment: string, options: { method?: string; window?: string } = {}): CheckDefinition[] {
+export function checksFor(
+  analysis: Pick<AnalysisSettings, 'window' | 'noData'>,
+  service: ServiceSettings,
+  environment: Pick<EnvironmentSettings, 'name' | 'namespace'>,
+  options: { method?: string; window?: string } = {},
+): CheckDefinition[] {
   const base = selectorFor(service, environment);
   const selector = options.method ? `${base},grpc_method="${options.method}"` : base;
-  const window = options.window ?? config.analysis.window;
-  const noData = config.analysis.noData;
+  const window = options.window ?? analysis.window;
+  const noData = analysis.noData;
   const defaults: CheckDefinition[] = [
     {
       name: 'error-ratio',
@@ -50,7 +55,7 @@ export function checksFor(config: SlipwayConfig, service: ServiceConfig, environ
   ];
   const own = service.slo.checks.map((check) => ({
     name: check.name,
-    query: fillTemplate(check.query, { selector, window, service: service.name, environment }),
+    query: fillTemplate(check.query, { selector, window, service: service.name, environment: environment.name, namespace: environment.namespace }),
     threshold: check.threshold,
     failWhen: check.failWhen,
     noData: check.noData ?? noData,

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import type { SlipwayConfig } from '../../config/schema';
+import type { AnalysisSettings, EnvironmentSettings, PrometheusSettings, ServiceSettings } from '../../config/settings';
 import type { CheckResult, SoakSample } from '../../workflows/state';
 import { checksFor, requestQuery, selectorFor } from './checks';
 import { PrometheusQueryError, PrometheusUnreachable, queryInstant } from './query';
@@ -15,40 +15,44 @@ export function sampleVerdict(checks: CheckResult[]): SoakSample['verdict'] {
 
 const format = (value: number) => (Math.abs(value) < 10 ? value.toPrecision(3) : value.toFixed(1));
 
-export function createPrometheusActivities(deps: { config: SlipwayConfig; logger: Logger }) {
-  const { config } = deps;
+export interface AnalyzeSloInput {
+  runId: string;
+  service: ServiceSettings;
+  environment: EnvironmentSettings;
+  sample: number;
+  analysis: AnalysisSettings;
+  prometheus?: PrometheusSettings;
+}
+
+export function createPrometheusActivities(deps: { logger: Logger }) {
   return {
     /**
      * One sample of the service's SLO checks in one environment, with the evidence: each check's
      * query, value, threshold and status. Prometheus not answering is reported in `error`
      * (the workflow counts those against its limit), never as a pass.
      */
-    async analyzeSlo(input: { runId: string; service: string; environment: string; sample: number }): Promise<SoakSample> {
-      const prometheus = config.prometheus;
+    async analyzeSlo(input: AnalyzeSloInput): Promise<SoakSample> {
+      const { prometheus, service, environment, analysis } = input;
       if (prometheus === undefined) {
         throw ApplicationFailure.nonRetryable('no prometheus section in config: a soak cannot be judged without it', 'PrometheusNotConfigured');
       }
-      const service = config.services.find((s) => s.name === input.service);
-      if (service === undefined) throw ApplicationFailure.nonRetryable(`service ${input.service} is not in the config`, 'UnknownService');
       const at = new Date().toISOString();
-      const base = { service: input.service, environment: input.environment, at, sample: input.sample };
+      const base = { service: service.name, environment: environment.name, at, sample: input.sample };
       // The service as a whole, then each gRPC method the feature adds.
       const definitions = [
-        ...checksFor(config, service, input.environment),
-        ...service.slo.methods.flatMap((method) =>
-          checksFor(config, service, input.environment, { method }).map((check) => ({ ...check, name: `${method}/${check.name}` })),
-        ),
+        ...checksFor(analysis, service, environment),
+        ...service.slo.methods.flatMap((method) => checksFor(analysis, service, environment, { method }).map((check) => ({ ...check, name: `${method}/${check.name}` }))),
       ];
-      const countQuery = requestQuery(selectorFor(service, input.environment), config.analysis.window);
+      const countQuery = requestQuery(selectorFor(service, environment), analysis.window);
       try {
         const requests = (await queryInstant(prometheus.url, countQuery, prometheus.queryTimeout)) ?? 0;
-        const enough = requests >= config.analysis.minRequests;
+        const enough = requests >= analysis.minRequests;
         const checks: CheckResult[] = [];
         for (const check of definitions) {
           const value = enough ? await queryInstant(prometheus.url, check.query, prometheus.queryTimeout) : undefined;
           const common = { name: check.name, query: check.query, threshold: check.threshold, failWhen: check.failWhen, noData: check.noData };
           if (value === undefined) {
-            const why = enough ? 'no data' : `only ${Math.round(requests)} requests in ${config.analysis.window} (minimum ${config.analysis.minRequests})`;
+            const why = enough ? 'no data' : `only ${Math.round(requests)} requests in ${analysis.window} (minimum ${analysis.minRequests})`;
             checks.push({ ...common, status: 'no-data', detail: `${check.name}: ${why} (treated as ${check.noData})` });
             continue;
           }
@@ -61,7 +65,7 @@ export function createPrometheusActivities(deps: { config: SlipwayConfig; logger
         return { ...base, verdict, requests, checks, detail: shown.map((c) => c.detail).join('; ') };
       } catch (err) {
         if (!(err instanceof PrometheusUnreachable || err instanceof PrometheusQueryError)) throw err;
-        deps.logger.warn({ runId: input.runId, service: input.service, error: err.message }, 'prometheus sample failed');
+        deps.logger.warn({ runId: input.runId, service: service.name, error: err.message }, 'prometheus sample failed');
         return { ...base, verdict: 'inconclusive', error: err.message, detail: err.message };
       }
     },

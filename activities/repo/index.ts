@@ -1,26 +1,26 @@
-import type { SlipwayConfig } from '../../config/schema';
-import type { RunState } from '../../workflows/state';
-import type { Workspace } from '../agents';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
+import type { Logger } from 'pino';
+import type { RepositorySettings } from '../../config/settings';
+import type { RunState, Workspace } from '../../workflows/state';
 import { runReport } from './report';
 import { commitPaths, prepareWorkspace } from './workspace';
 
-export function createRepoActivities(deps: { config: SlipwayConfig }) {
+export function createRepoActivities(deps: { logger: Logger }) {
   return {
     /** Feature branch NNN-short-name and a worktree for this run (idempotent per run). */
-    async prepareWorkspace(input: { runId: string; feature: string }): Promise<Workspace> {
-      return prepareWorkspace(deps.config.repository, input.runId, input.feature);
+    async prepareWorkspace(input: { runId: string; feature: string; repository: RepositorySettings }): Promise<Workspace> {
+      const workspace = await prepareWorkspace(input.repository, input.runId, input.feature);
+      deps.logger.info({ runId: input.runId, branch: workspace.branch }, 'workspace ready');
+      return workspace;
     },
     /** The final run report, next to the spec on the feature branch. */
-    async writeReport(input: { state: RunState }): Promise<{ path: string }> {
-      const workspace = input.state.workspace;
-      if (workspace === undefined) throw ApplicationFailure.nonRetryable(`run ${input.state.runId} has no workspace to write its report in`, 'NoWorkspace');
+    async writeReport(input: { runId: string; workspace: Workspace; repository: RepositorySettings; state: RunState }): Promise<{ path: string }> {
+      const { workspace } = input;
       const path = `${workspace.specDir}/report.md`;
       await mkdir(dirname(join(workspace.path, path)), { recursive: true });
       await writeFile(join(workspace.path, path), runReport(input.state));
-      await commitPaths(workspace, [path], `report: ${workspace.branch}\n\nRun ${input.state.runId}, ${input.state.status}.`, deps.config.repository.remote);
+      await commitPaths(workspace, [path], `report: ${workspace.branch}\n\nRun ${input.runId}, ${input.state.status}.`, input.repository.remote);
       return { path };
     },
   };

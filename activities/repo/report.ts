@@ -6,11 +6,6 @@ const table = (head: string[], rows: string[][]) =>
 
 export function runReport(state: RunState): string {
   const cost = state.cost.total;
-  const soaks = new Map<string, { samples: number; last: string }>();
-  for (const v of state.verdicts) {
-    const key = `${v.service} in ${v.environment}`;
-    soaks.set(key, { samples: (soaks.get(key)?.samples ?? 0) + 1, last: `${v.verdict}: ${v.detail}` });
-  }
   return [
     `# Run report: ${state.feature}`,
     '',
@@ -24,9 +19,12 @@ export function runReport(state: RunState): string {
     '## Approvals',
     '',
     table(['gate', 'round', 'decision', 'by', 'at', 'comment'], state.approvals.map((a) => [a.gate, String(a.round), a.decision, a.by, a.at, a.comment ?? ''])),
-    '## Soaks',
+    '## Deployments',
     '',
-    table(['where', 'samples', 'last'], [...soaks].map(([where, s]) => [where, String(s.samples), s.last])),
+    table(
+      ['service', 'environment', 'status', 'revision', 'image', 'migrations', 'soak'],
+      state.rollouts.map((r) => [r.service, r.environment, r.status, r.deployment ? String(r.deployment.revision) : '', r.deployment?.image ?? '', r.migrations.join(', '), r.soak ? `${r.soak.decision}, ${r.soak.samples} samples${r.soak.last ? `: ${r.soak.last.detail}` : ''}` : '']),
+    ),
     '## Artifacts',
     '',
     table(['phase', 'kind', 'path'], state.artifacts.map((a) => [a.phase, a.kind, a.path])),

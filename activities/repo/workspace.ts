@@ -3,7 +3,8 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { simpleGit, type SimpleGit } from 'simple-git';
-import type { Workspace } from '../agents';
+import type { RepositorySettings } from '../../config/settings';
+import type { Workspace } from '../../workflows/state';
 
 const STOP_WORDS = new Set(['a', 'an', 'the', 'to', 'of', 'for', 'and', 'or', 'when', 'with', 'in', 'on', 'add', 'new']);
 
@@ -13,15 +14,8 @@ export function shortName(feature: string): string {
   return words.slice(0, 4).join('-') || 'feature';
 }
 
-export interface RepoSettings {
-  path: string;
-  url?: string;
-  baseBranch: string;
-  worktreesDir: string;
-}
-
 /** Opens the checkout, cloning it from `url` first when it does not exist yet. */
-async function openRepository(settings: RepoSettings): Promise<SimpleGit> {
+async function openRepository(settings: RepositorySettings): Promise<SimpleGit> {
   const root = resolve(settings.path);
   if (!existsSync(root)) {
     if (settings.url === undefined) throw ApplicationFailure.nonRetryable(`repository.path ${root} does not exist (set repository.url to clone it)`, 'RepositoryNotFound');
@@ -61,7 +55,7 @@ async function nextNumber(git: SimpleGit, baseBranch: string): Promise<number> {
  * The run's worktree on its feature branch NNN-short-name. Idempotent: a retried call
  * (after a crash) finds the worktree this run already made and returns it.
  */
-export async function prepareWorkspace(settings: RepoSettings, runId: string, feature: string): Promise<Workspace> {
+export async function prepareWorkspace(settings: RepositorySettings, runId: string, feature: string): Promise<Workspace> {
   const git = await openRepository(settings);
   const folder = resolve(settings.worktreesDir, runId.replace(/[^A-Za-z0-9._-]/g, '_'));
   if (existsSync(join(folder, '.git'))) {
@@ -94,4 +88,30 @@ export async function commitPaths(workspace: Workspace, paths: string[], message
     }
   }
   return commit;
+}
+
+/**
+ * Brings the worktree up to what people pushed to the run's branch on the remote (a person's
+ * step): fetch, then fast-forward. Without a remote, people commit in the worktree itself and
+ * there is nothing to pull. A branch that diverged is a problem for the person, not a failure.
+ */
+export async function syncWorkspace(workspace: Workspace, remote?: string): Promise<{ commit: string; problem?: string }> {
+  const git = simpleGit(workspace.path);
+  const head = async () => (await git.revparse(['HEAD'])).trim();
+  if (remote === undefined) return { commit: await head() };
+  try {
+    await git.fetch(remote, workspace.branch);
+  } catch (err) {
+    throw ApplicationFailure.retryable(`git fetch of ${workspace.branch} from ${remote} failed: ${(err as Error).message}`, 'GitFetchFailed');
+  }
+  const local = await head();
+  const pushed = (await git.revparse(['FETCH_HEAD'])).trim();
+  // `merge-base --is-ancestor` answers by exit code alone, which simple-git does not report: compare the merge base instead.
+  const isAncestor = async (a: string, b: string) => (await git.raw(['merge-base', a, b]).catch(() => '')).trim() === a;
+  if (pushed === local || (await isAncestor(pushed, local))) return { commit: local };
+  if (!(await isAncestor(local, pushed))) {
+    return { commit: local, problem: `branch ${workspace.branch} on ${remote} has diverged from Slipway's (${local.slice(0, 8)}): rebase your commits onto it and push again` };
+  }
+  await git.merge(['--ff-only', pushed]);
+  return { commit: pushed };
 }

@@ -2,6 +2,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorCode, WebClient, type WebAPICallResult } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { SlipwayConfig } from '../../config/schema';
+
+export type SlackSettings = NonNullable<SlipwayConfig['slack']>;
 import type { GateRecord, SlackMessageRef } from '../../workflows/state';
 import { gateBlocks } from './messages';
 
@@ -20,12 +22,10 @@ const PERMANENT = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'to
  * delivered. Without a `slack` section in config there is nowhere to send them.
  * Transient Slack errors are thrown for Temporal to retry; permanent ones are non-retryable.
  */
-export function createSlackActivities(deps: { config: SlipwayConfig; logger: Logger }) {
-  const slack = deps.config.slack;
-  const runUrl = (runId: string) => {
-    const ui = process.env.SLIPWAY_TEMPORAL_UI_URL ?? deps.config.temporal.uiUrl;
-    return ui ? `${ui.replace(/\/$/, '')}/namespaces/${deps.config.temporal.namespace}/workflows/${encodeURIComponent(runId)}` : undefined;
-  };
+export function createSlackActivities(deps: { logger: Logger; slack?: SlackSettings; temporalUiUrl?: string; namespace: string }) {
+  const slack = deps.slack;
+  const runUrl = (runId: string) =>
+    deps.temporalUiUrl ? `${deps.temporalUiUrl.replace(/\/$/, '')}/namespaces/${deps.namespace}/workflows/${encodeURIComponent(runId)}` : undefined;
   const client = (): WebClient => {
     if (slack === undefined) throw new Error('unreachable: slack is not configured');
     const token = process.env[slack.tokenEnv];

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { toRunPolicy } from '../../config/policy';
 import type { SlipwayConfig } from '../../config/schema';
+import { resolveRunSettings } from '../../config/settings';
+import { evidenceQuery as segmentEvidenceQuery, segmentId, segmentProgressQuery } from '../../workflows/analysis';
 import { featureDelivery } from '../../workflows/featureDelivery';
 import { cancelRequestSignal, decideUpdate, statusQuery, type DecisionV1 } from '../../workflows/messages';
+import { watchProgressQuery } from '../../workflows/postDeployWatch';
 import { SlipwayFeature, SlipwayPhase, SlipwayServices, SlipwayStatus } from '../../workflows/search-attributes';
 import { rolloutProgressQuery } from '../../workflows/serviceRollout';
+import { LIMITS, type AnalysisSummary, type RunState, type SoakSample } from '../../workflows/state';
 import type { Identity } from '../auth';
 import { HttpError } from '../errors';
 import {
@@ -14,12 +17,14 @@ import {
   cancelReply,
   decisionBody,
   errorSchema,
+  evidenceQuery,
+  evidenceReply,
   gateParams,
   gateReply,
   listRunsQuery,
   rejectBody,
   runIdParams,
-  runStateSchema,
+  runReply,
   runSummary,
   startRunBody,
   startRunReply,
@@ -77,7 +82,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
           await client.workflow.start(featureDelivery, {
             taskQueue: config.temporal.taskQueue,
             workflowId: runId,
-            args: [{ feature, requester: identity.name, services, policy: toRunPolicy(config) }],
+            args: [{ feature, requester: identity.name, services, settings: resolveRunSettings(config) }],
             workflowIdConflictPolicy: 'FAIL',
             workflowIdReusePolicy: 'REJECT_DUPLICATE',
             memo: { requester: identity.name },
@@ -134,25 +139,97 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
       },
     );
 
+    /** Latest samples of an analysis that is still running, from the segment taking them. */
+    const withLiveSegment = async (analysis: AnalysisSummary, segment: string | undefined): Promise<AnalysisSummary> => {
+      if (segment === undefined) return analysis;
+      const progress = await withDeadline(() => client.workflow.getHandle(segment).query(segmentProgressQuery));
+      return { ...analysis, samples: analysis.samples + progress.samples, failing: analysis.failing + progress.failing, ...(progress.last ? { last: progress.last } : {}) };
+    };
+
+    /** Rollouts and watches still running report their own progress; the run's state has what they had when they started. */
+    const withLiveChildren = async (state: RunState, log: { debug: (o: object, m: string) => void }): Promise<RunState> => {
+      const rollouts = await Promise.all(
+        state.rollouts.map(async (rollout) => {
+          if (rollout.status !== 'running') return rollout;
+          try {
+            const progress = await withDeadline(() => client.workflow.getHandle(rollout.workflowId).query(rolloutProgressQuery));
+            const summary = progress.summary;
+            if (summary.soak !== undefined) summary.soak = await withLiveSegment(summary.soak, progress.analysisWorkflowId);
+            return summary;
+          } catch (err) {
+            log.debug({ err, workflowId: rollout.workflowId }, 'rollout progress not available');
+            return rollout;
+          }
+        }),
+      );
+      const watches = await Promise.all(
+        state.watches.map(async (watch) => {
+          if (watch.status !== 'running') return watch;
+          try {
+            const progress = await withDeadline(() => client.workflow.getHandle(watch.workflowId).query(watchProgressQuery));
+            return { ...progress.summary, analysis: await withLiveSegment(progress.summary.analysis, progress.analysisWorkflowId) };
+          } catch (err) {
+            log.debug({ err, workflowId: watch.workflowId }, 'watch progress not available');
+            return watch;
+          }
+        }),
+      );
+      return { ...state, rollouts, watches };
+    };
+
+    const stateOf = async (id: string): Promise<RunState> => {
+      const handle = client.workflow.getHandle(id);
+      await handle.describe(); // 404 before a query that would wait for a worker
+      return withDeadline(() => handle.query(statusQuery));
+    };
+
     app.get(
       '/runs/:id',
-      { schema: { summary: 'A run: phase, gates, artifacts, timeline, verdicts, cost', params: runIdParams, response: { 200: runStateSchema, ...errors } } },
+      { schema: { summary: 'A run: phase, gates, artifacts, timeline, rollouts and their soaks, cost', params: runIdParams, response: { 200: runReply, ...errors } } },
+      async (request) => {
+        identityOf(request);
+        return withLiveChildren(await stateOf(request.params.id), request.log);
+      },
+    );
+
+    app.get(
+      '/runs/:id/evidence',
+      {
+        schema: {
+          summary: 'The samples behind a soak or watch verdict, page by page: each check\'s query, value, threshold and status',
+          params: runIdParams,
+          querystring: evidenceQuery,
+          response: { 200: evidenceReply, ...errors },
+        },
+      },
       async (request) => {
         identityOf(request);
         const { id } = request.params;
-        const handle = client.workflow.getHandle(id);
-        await handle.describe(); // 404 before a query that would wait for a worker
-        const state = await withDeadline(() => handle.query(statusQuery));
-        if (state.activeRollout !== undefined) {
-          const rollout = state.activeRollout;
-          try {
-            const liveRollout = await withDeadline(() => client.workflow.getHandle(rollout.workflowId).query(rolloutProgressQuery));
-            return { ...state, liveRollout };
-          } catch (err) {
-            request.log.debug({ err, runId: id }, 'rollout progress not available');
-          }
+        const { service, environment, kind, page, pageSize } = request.query;
+        const state = await withLiveChildren(await stateOf(id), request.log);
+        const found =
+          kind === 'soak'
+            ? state.rollouts.filter((r) => r.service === service && (environment === undefined || r.environment === environment) && r.soak !== undefined).map((r) => ({ workflowId: r.workflowId, environment: r.environment, analysis: r.soak as AnalysisSummary }))
+            : state.watches.filter((w) => w.service === service && (environment === undefined || w.environment === environment)).map((w) => ({ workflowId: w.workflowId, environment: w.environment, analysis: w.analysis }));
+        const target = found.at(-1);
+        if (target === undefined) {
+          throw new HttpError(404, `run ${id} has no ${kind} of ${service}${environment ? ` in ${environment}` : ''} (yet)`);
         }
-        return state;
+        // Segments hold samplesPerSegment samples each, in order: a page spans at most two of them.
+        const total = target.analysis.samples;
+        const from = (page - 1) * pageSize;
+        const to = Math.min(total, from + pageSize);
+        const samples: SoakSample[] = [];
+        for (let index = from; index < to; ) {
+          const segment = Math.floor(index / LIMITS.samplesPerSegment) + 1;
+          const offset = index - (segment - 1) * LIMITS.samplesPerSegment;
+          const limit = Math.min(to - index, LIMITS.samplesPerSegment - offset);
+          const part = await withDeadline(() => client.workflow.getHandle(segmentId(target.workflowId, segment)).query(segmentEvidenceQuery, { offset, limit }));
+          samples.push(...part.samples);
+          if (part.samples.length < limit) break;
+          index += limit;
+        }
+        return { runId: id, service, environment: target.environment, kind, page, pageSize, pages: Math.max(1, Math.ceil(total / pageSize)), total, samples };
       },
     );
 

@@ -1,11 +1,15 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { stringify } from 'yaml';
 import type { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { TokenBook } from '../../api/auth';
 import { buildServer } from '../../api/server';
-import { parseConfig } from '../../config/load';
+import { loadConfig, parseConfig } from '../../config/load';
 import type { SlipwayConfigInput } from '../../config/schema';
-import { activityDoubles } from '../support/doubles';
+import { activityDoubles, type Call } from '../support/doubles';
 import { connectTestTemporal, eventually, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
 
 const TOKENS = {
@@ -23,6 +27,7 @@ let worker: Worker;
 let workerDone: Promise<void>;
 let app: FastifyInstance;
 let base: string;
+let calls: Call[];
 const taskQueue = uniqueTaskQueue('api');
 
 function configFor(queue: string): SlipwayConfigInput {
@@ -36,12 +41,16 @@ function configFor(queue: string): SlipwayConfigInput {
     gates: { spec: { required: true, approvers: ['lead'] }, migrationReview: { required: false }, manifestReview: { required: false } },
     approvers: [{ id: 'lead' }, { id: 'carol' }],
     temporal: { address: 'unused', namespace: 'default', taskQueue: queue },
+    // Agents mode, with the agents as doubles: no person's steps to wait for.
+    llm: { model: 'claude-sonnet-5' },
   };
 }
 
 beforeAll(async () => {
   env = await connectTestTemporal();
-  worker = await testWorker(env, taskQueue, activityDoubles().activities);
+  const doubles = activityDoubles();
+  calls = doubles.calls;
+  worker = await testWorker(env, taskQueue, doubles.activities);
   workerDone = worker.run();
   app = await buildServer({ client: env.client, config: parseConfig(configFor(taskQueue)), tokens, queryTimeoutMs: 5_000, temporalUiUrl: 'http://ui.test' });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -130,6 +139,8 @@ describe('starting runs', () => {
     ['a feature too short', { feature: 'short' }, /at least 10 characters/],
     ['an unknown service', { feature, services: ['billing'] }, /unknown service\(s\): billing/],
     ['a bad idempotency key', { feature, idempotencyKey: 'has spaces' }, /idempotencyKey/],
+    ['a feature of control characters only', { feature: '\u0000'.repeat(11) }, /at least 10 characters \(control characters and spaces do not count\)/],
+    ['a feature of spaces and newlines', { feature: ' \n\t '.repeat(5) }, /at least 10 characters/],
   ])('%s gets 400 with a message', async (_name, body, message) => {
     const res = await call('POST', '/runs', 'alice', body);
     expect(res.statusCode).toBe(400);
@@ -231,5 +242,63 @@ describe('following and deciding a run', () => {
     const res = await call('GET', '/nothing-here', 'alice');
     expect(res.statusCode).toBe(404);
     expect(res.json().message).toMatch(/no route GET \/nothing-here/);
+  });
+});
+
+describe('settings frozen at start, and evidence page by page', () => {
+  test('control characters never reach the run; the sentence is kept readable', async () => {
+    const res = await call('POST', '/runs', 'alice', { feature: 'Add\u0000 real-time\nnotifications\u001b[31m for users', idempotencyKey: `ctl-${Date.now()}` });
+    expect(res.statusCode).toBe(201);
+    const state = await waitForGate(res.json().runId, 'spec');
+    expect(state.feature).toBe('Add real-time notifications [31m for users');
+    await call('POST', `/runs/${res.json().runId}/cancel`, 'alice', {});
+  });
+
+  test('editing the config mid-run changes nothing for a running run; a new run uses the new values', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'slipway-frozen-'));
+    const file = join(dir, 'slipway.config.yaml');
+    const configWith = (deployment: string, errorRatio: number) => {
+      const config = configFor(taskQueue);
+      config.services = [{ name: 'messages', path: 'services/messages', kubernetes: { deployment }, slo: { errorRatio } }];
+      config.environments = [{ name: 'production', namespace: 'prod', soak: { duration: '1500ms', interval: '500ms' }, gate: { required: false } }];
+      return stringify(config);
+    };
+    const serve = async () => {
+      const server = await buildServer({ client: env.client, config: await loadConfig(file), tokens, queryTimeoutMs: 5_000 });
+      return { server, url: await server.listen({ host: '127.0.0.1', port: 0 }) };
+    };
+    const start = async (url: string) => (await request(`${url}/runs`, { method: 'POST', headers: { authorization: `Bearer ${TOKENS.alice}`, 'content-type': 'application/json' }, body: JSON.stringify({ feature, idempotencyKey: `frozen-${Date.now()}` }) })).json().runId as string;
+
+    await writeFile(file, configWith('messages', 0.05));
+    const before = await serve();
+    const first = await start(before.url);
+    await waitForGate(first, 'spec');
+    await before.server.close();
+    // The config is edited and the API restarted while the first run waits at its spec gate.
+    await writeFile(file, configWith('messages-v2', 0.01));
+    const after = await serve();
+    const second = await start(after.url);
+    await waitForGate(second, 'spec');
+    for (const runId of [first, second]) {
+      await call('POST', `/runs/${runId}/gates/spec/approve`, 'lead', {});
+      await env.client.workflow.getHandle(runId).result();
+    }
+    await after.server.close();
+
+    const used = (runId: string) => ({
+      deployments: calls.filter((c) => c.name === 'deployService' && (c.input as { runId: string }).runId === runId).map((c) => (c.input as { service: { kubernetes: { deployment: string } } }).service.kubernetes.deployment),
+      thresholds: [...new Set(calls.filter((c) => c.name === 'analyzeSlo' && (c.input as { runId: string }).runId === runId).map((c) => (c.input as { service: { slo: { errorRatio: number } } }).service.slo.errorRatio))],
+    });
+    expect(used(first)).toEqual({ deployments: ['messages'], thresholds: [0.05] });
+    expect(used(second)).toEqual({ deployments: ['messages-v2'], thresholds: [0.01] });
+
+    // The soak's samples stay with its analysis child; the API pages through them.
+    const page = (n: number, size: number) => call('GET', `/runs/${first}/evidence?service=messages&environment=production&page=${n}&pageSize=${size}`, 'alice');
+    const one = (await page(1, 3)).json();
+    expect(one).toMatchObject({ runId: first, service: 'messages', environment: 'production', kind: 'soak', total: 4, pages: 2, page: 1 });
+    expect(one.samples.map((s: { sample: number }) => s.sample)).toEqual([1, 2, 3]);
+    expect((await page(2, 3)).json().samples.map((s: { sample: number }) => s.sample)).toEqual([4]);
+    expect((await call('GET', `/runs/${first}/evidence?service=billing`, 'alice')).statusCode).toBe(404);
+    expect((await call('GET', `/runs/${first}/evidence?service=messages&pageSize=1000`, 'alice')).statusCode).toBe(400);
   });
 });

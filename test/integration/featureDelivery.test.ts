@@ -5,8 +5,8 @@ import type { Activities } from '../../activities';
 import { featureDelivery, type FeatureDeliveryInputV1 } from '../../workflows/featureDelivery';
 import { decideSignal, decideUpdate } from '../../workflows/messages';
 import { SlipwayPhase, SlipwayServices, SlipwayStatus } from '../../workflows/search-attributes';
-import { PHASES } from '../../workflows/state';
-import { activityDoubles, failingVerdict, testPolicy, type Call } from '../support/doubles';
+import { evidenceQuery } from '../../workflows/analysis';
+import { activityDoubles, failingVerdict, testSettings, type Call } from '../support/doubles';
 import { connectTestTemporal, eventually, pendingGate, stateOf, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
 
 let env: TestTemporal;
@@ -28,8 +28,8 @@ afterAll(async () => {
   await env.close();
 });
 
-function input(policy = testPolicy(), extra: Partial<FeatureDeliveryInputV1> = {}): FeatureDeliveryInputV1 {
-  return { feature: 'Add real-time notifications when users receive new messages', requester: 'alice', services: [], policy, ...extra };
+function input(settings = testSettings(), extra: Partial<FeatureDeliveryInputV1> = {}): FeatureDeliveryInputV1 {
+  return { feature: 'Add real-time notifications when users receive new messages', requester: 'alice', services: [], settings, ...extra };
 }
 
 async function runWith<T>(activities: Activities, body: (taskQueue: string, worker: Worker) => Promise<T>): Promise<T> {
@@ -45,6 +45,7 @@ async function start(taskQueue: string, args: FeatureDeliveryInputV1): Promise<W
 }
 
 const names = (calls: Call[]) => calls.map((c) => c.name);
+const envName = (environment: string | { name: string }) => (typeof environment === 'string' ? environment : environment.name);
 
 async function failureOf(handle: WorkflowHandle): Promise<ApplicationFailure> {
   const err = await handle.result().then(
@@ -72,7 +73,7 @@ test('a full run with auto-approved gates walks every phase in order and succeed
   expect(state.status).toBe('succeeded');
   const phaseStarts = state.timeline.filter((e) => e.event.startsWith('started') && e.phase !== 'run').map((e) => e.phase);
   // No post-deploy watch configured: no watch phase.
-  expect(phaseStarts).toEqual([...PHASES.slice(0, 5), 'deploy', 'deploy', 'deploy', ...PHASES.slice(6).filter((p) => p !== 'watch')]);
+  expect(phaseStarts).toEqual(['specify', 'architect', 'tasks', 'implement', 'prepare-deploy', 'deploy', 'deploy', 'deploy', 'observability', 'docs', 'report']);
   expect(names(calls).filter((n) => !n.startsWith('notify'))).toEqual([
     'prepareWorkspace',
     'writeSpec',
@@ -82,8 +83,10 @@ test('a full run with auto-approved gates walks every phase in order and succeed
     'implementService',
     'integrateEvents',
     'implementService',
-    'prepareMigrations',
-    'prepareManifests',
+    'draftMigrations',
+    'reviewMigrations',
+    'writeManifests',
+    'validateManifests',
     'auditPerformance',
     ...['dev', 'staging'].flatMap(() => ['runPreDeployChecks', 'applyMigrations', 'deployService', 'deployService']),
     'runPreDeployChecks',
@@ -99,7 +102,15 @@ test('a full run with auto-approved gates walks every phase in order and succeed
   // Every gate was decided by policy, and the audit trail says so.
   expect(Object.keys(state.gates)).toEqual(['spec', 'migration-review', 'manifest-review', 'dev', 'staging', 'production']);
   expect(state.approvals.every((a) => a.decision === 'auto-approve' && a.by === 'policy')).toBe(true);
-  expect(state.verdicts).toHaveLength(8);
+  // Each production soak took its samples in an analysis child; the run keeps the summary.
+  const soaks = state.rollouts.filter((r) => r.environment === 'production').map((r) => [r.service, r.soak?.decision, r.soak?.samples]);
+  expect(soaks).toEqual([
+    ['messages', 'passed', 4],
+    ['notifications', 'passed', 4],
+  ]);
+  expect(state.rollouts.map((r) => `${r.service}@${r.environment}:${r.status}`)).toEqual(
+    ['dev', 'staging', 'production'].flatMap((e) => [`messages@${e}:succeeded`, `notifications@${e}:succeeded`]),
+  );
   // Armed, never run: one per migration and per deployment in each environment.
   expect(state.compensations).toHaveLength(9);
   expect(state.compensations.every((c) => c.status === 'armed')).toBe(true);
@@ -113,7 +124,7 @@ test('a full run with auto-approved gates walks every phase in order and succeed
 test('a run waits at the spec gate; a rejection sends the comments back to the spec writer; an approval continues', async () => {
   const { activities, calls } = activityDoubles();
   await runWith(activities, async (taskQueue) => {
-    const handle = await start(taskQueue, input(testPolicy({ gates: { spec: true } })));
+    const handle = await start(taskQueue, input(testSettings({ gates: { spec: true } })));
     let state = await pendingGate(handle, 'spec');
     expect(state.status).toBe('awaiting-approval');
     expect((await handle.describe()).typedSearchAttributes.get(SlipwayStatus)).toBe('awaiting-approval');
@@ -141,7 +152,7 @@ test('a run waits at the spec gate; a rejection sends the comments back to the s
 test('the decide validator refuses bad decisions with typed reasons, and the signal path decides too', async () => {
   const { activities } = activityDoubles();
   await runWith(activities, async (taskQueue) => {
-    const handle = await start(taskQueue, input(testPolicy({ gates: { production: true }, productionApprovers: ['alice', 'lead'] })));
+    const handle = await start(taskQueue, input(testSettings({ gates: { production: true }, productionApprovers: ['alice', 'lead'] })));
     await pendingGate(handle, 'production');
     const refusal = async (decision: Record<string, unknown>) => {
       const err = await handle.executeUpdate(decideUpdate, { args: [decision as never] }).then(
@@ -171,7 +182,7 @@ test('the decide validator refuses bad decisions with typed reasons, and the sig
 test('an expired gate fails the run cleanly with the reason', async () => {
   const { activities, calls } = activityDoubles();
   await runWith(activities, async (taskQueue) => {
-    const handle = await start(taskQueue, input(testPolicy({ gates: { spec: true }, deadlineMs: 1_000 })));
+    const handle = await start(taskQueue, input(testSettings({ gates: { spec: true }, deadlineMs: 1_000 })));
     const failure = await failureOf(handle);
     expect(failure.type).toBe('GateExpired');
     expect(failure.message).toMatch(/gate "spec" expired/);
@@ -189,8 +200,8 @@ test('a failing production soak rolls back everything in reverse, each compensat
   const { activities, calls } = activityDoubles({
     analyzeSlo: async (i) => {
       productionSamples++;
-      const fail = i.service === 'notifications' && i.sample >= 2;
-      return { service: i.service, environment: i.environment, at: new Date().toISOString(), verdict: fail ? 'fail' : 'pass', detail: fail ? 'error ratio 12% > 5%' : 'ok' };
+      const fail = i.service.name === 'notifications' && i.sample >= 2;
+      return { service: i.service.name, environment: i.environment.name, at: new Date().toISOString(), verdict: fail ? 'fail' : 'pass', detail: fail ? 'error ratio 12% > 5%' : 'ok' };
     },
   });
   await runWith(activities, async (taskQueue) => {
@@ -202,16 +213,18 @@ test('a failing production soak rolls back everything in reverse, each compensat
     const state = await stateOf(handle);
     expect(state.status).toBe('rolled-back');
     expect(state.reason).toMatch(/soak failed/);
-    // Evidence: the failing sample is in the run state.
-    expect(state.verdicts.at(-1)).toMatchObject({ service: 'notifications', verdict: 'fail', detail: 'error ratio 12% > 5%', decision: 'fail' });
-    expect(state.verdicts.at(-2)).toMatchObject({ service: 'notifications', verdict: 'fail', decision: 'continue' });
+    // The summary says why; the samples themselves stay with the analysis child, paged by the API.
+    const failed = state.rollouts.find((r) => r.service === 'notifications' && r.environment === 'production');
+    expect(failed).toMatchObject({ status: 'failed', soak: { decision: 'failed', samples: 3, failing: 2, last: { verdict: 'fail', detail: 'error ratio 12% > 5%' } } });
+    const evidence = await env.client.workflow.getHandle(`${failed?.workflowId}/analysis-1`).query(evidenceQuery, { offset: 0, limit: 10 });
+    expect(evidence.samples.map((s) => [s.verdict, s.decision])).toEqual([['pass', 'continue'], ['fail', 'continue'], ['fail', 'fail']]);
     expect(state.compensations.every((c) => c.status === 'done')).toBe(true);
     expect((await handle.describe()).typedSearchAttributes.get(SlipwayStatus)).toBe('rolled-back');
   });
   expect(productionSamples).toBe(4 + 3);
   const compensations = calls
     .filter((c) => c.name === 'rollbackService' || c.name === 'revertMigrations')
-    .map((c) => `${c.name} ${(c.input as { service: string }).service}@${(c.input as { environment: string }).environment}`);
+    .map((c) => `${c.name} ${(c.input as { service: { name: string } }).service.name}@${envName((c.input as { environment: string | { name: string } }).environment)}`);
   expect(compensations).toEqual([
     'rollbackService notifications@production',
     'rollbackService messages@production',
@@ -229,7 +242,7 @@ test('a failing production soak rolls back everything in reverse, each compensat
 test('a failed verdict of the first production service rolls back only what was deployed', async () => {
   const { activities, calls } = activityDoubles(failingVerdict());
   await runWith(activities, async (taskQueue) => {
-    const handle = await start(taskQueue, input(testPolicy(), { services: ['messages'] }));
+    const handle = await start(taskQueue, input(testSettings(), { services: ['messages'] }));
     expect((await failureOf(handle)).type).toBe('RolledBack');
   });
   expect(names(calls).filter((n) => n === 'rollbackService' || n === 'revertMigrations')).toEqual([
@@ -240,7 +253,7 @@ test('a failed verdict of the first production service rolls back only what was 
     'rollbackService',
     'revertMigrations',
   ]);
-  expect(calls.filter((c) => c.name === 'deployService').map((c) => (c.input as { service: string }).service)).toEqual(['messages', 'messages', 'messages']);
+  expect(calls.filter((c) => c.name === 'deployService').map((c) => (c.input as { service: { name: string } }).service.name)).toEqual(['messages', 'messages', 'messages']);
 });
 
 test('an activity failing non-retryably fails the run with its message and type', async () => {
@@ -262,7 +275,7 @@ test('an activity failing non-retryably fails the run with its message and type'
 test('cancelling a run during the production gate rolls back what it deployed', async () => {
   const { activities, calls } = activityDoubles();
   await runWith(activities, async (taskQueue) => {
-    const handle = await start(taskQueue, input(testPolicy({ gates: { production: true } })));
+    const handle = await start(taskQueue, input(testSettings({ gates: { production: true } })));
     await pendingGate(handle, 'production');
     await handle.cancel();
     const err = await handle.result().then(
@@ -281,12 +294,12 @@ test('cancelling a run during the production gate rolls back what it deployed', 
 
 test('a soak without data asks a person: approval keeps the deployment, rejection rolls it back', async () => {
   const noData: Partial<Activities> = {
-    analyzeSlo: async (i) => ({ service: i.service, environment: i.environment, at: new Date().toISOString(), verdict: 'inconclusive', detail: 'error-ratio: no data (treated as inconclusive)' }),
+    analyzeSlo: async (i) => ({ service: i.service.name, environment: i.environment.name, at: new Date().toISOString(), verdict: 'inconclusive', detail: 'error-ratio: no data (treated as inconclusive)' }),
   };
   for (const decision of ['approve', 'reject'] as const) {
     const { activities, calls } = activityDoubles(noData);
     await runWith(activities, async (taskQueue) => {
-      const handle = await start(taskQueue, input(testPolicy(), { services: ['messages'] }));
+      const handle = await start(taskQueue, input(testSettings(), { services: ['messages'] }));
       const state = await pendingGate(handle, 'soak-production-messages');
       expect(state.gates['soak-production-messages']?.summary).toMatch(/could not decide: soak inconclusive at sample 2: no data for 2 samples in a row/);
       expect(state.gates['soak-production-messages']?.fourEyes).toBe(true);
@@ -310,20 +323,19 @@ test('the post-deploy watch samples every production service after docs; its fai
     analyzeSlo: async (i) => {
       // Soak samples pass; in the watch (after writeDocs) notifications starts failing at its second sample.
       const inWatch = calls.some((c) => c.name === 'writeDocs');
-      if (inWatch) watched.push(`${i.service}#${i.sample}`);
-      const fail = inWatch && i.service === 'notifications' && i.sample >= 2;
-      return { service: i.service, environment: i.environment, at: new Date().toISOString(), verdict: fail ? 'fail' : 'pass', detail: fail ? 'error ratio 9% > 5%' : 'ok' };
+      if (inWatch) watched.push(`${i.service.name}#${i.sample}`);
+      const fail = inWatch && i.service.name === 'notifications' && i.sample >= 2;
+      return { service: i.service.name, environment: i.environment.name, at: new Date().toISOString(), verdict: fail ? 'fail' : 'pass', detail: fail ? 'error ratio 9% > 5%' : 'ok' };
     },
   });
   await runWith(activities, async (taskQueue) => {
-    const policy = { ...testPolicy(), watch: { durationMs: 5_000, intervalMs: 500 } };
-    const handle = await start(taskQueue, input(policy));
+    const handle = await start(taskQueue, input(testSettings({ watch: { durationMs: 5_000, intervalMs: 500 } })));
     const failure = await failureOf(handle);
     expect(failure.type).toBe('RolledBack');
-    expect(failure.message).toMatch(/post-deploy watch of notifications: soak failed at sample 3: 2 failing samples in a row/);
+    expect(failure.message).toMatch(/post-deploy watch of notifications: watch failed at sample 3: 2 failing samples in a row/);
     const state = await stateOf(handle);
     expect(state.timeline.filter((e) => e.event.startsWith('started')).map((e) => e.phase)).toContain('watch');
-    expect(state.verdicts.filter((v) => v.service === 'notifications').at(-1)).toMatchObject({ decision: 'fail' });
+    expect(state.watches.find((w) => w.service === 'notifications')).toMatchObject({ status: 'failed', analysis: { decision: 'failed', samples: 3 } });
   });
   expect(watched.filter((w) => w.startsWith('notifications#'))).toEqual(['notifications#1', 'notifications#2', 'notifications#3']);
   expect(watched.some((w) => w.startsWith('messages#'))).toBe(true);
@@ -333,7 +345,7 @@ test('the post-deploy watch samples every production service after docs; its fai
 
 test('blocking lint findings make the migration review wait for a person even where config would auto-approve it', async () => {
   const { activities } = activityDoubles({
-    prepareMigrations: async () => ({
+    reviewMigrations: async () => ({
       files: ['services/messages/migrations/1_add_email.up.sql'],
       findings: [{ file: '1_add_email.up.sql', line: 1, rule: 'adding-required-field', level: 'warning', message: 'NOT NULL without default', blocking: true }],
       summary: 'squawk: 1 finding(s)',
@@ -341,7 +353,7 @@ test('blocking lint findings make the migration review wait for a person even wh
     }),
   });
   await runWith(activities, async (taskQueue) => {
-    const handle = await start(taskQueue, input(testPolicy({ gates: { 'migration-review': false } })));
+    const handle = await start(taskQueue, input(testSettings({ gates: { 'migration-review': false } })));
     const state = await pendingGate(handle, 'migration-review');
     expect(state.gates['migration-review']?.summary).toMatch(/^BLOCKING lint findings: approve only if you accept each of them\./);
     await handle.executeUpdate(decideUpdate, { args: [{ gate: 'migration-review', decision: 'approve', approver: 'lead', comment: 'backfilled separately' }] });

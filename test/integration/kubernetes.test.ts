@@ -1,10 +1,11 @@
 import { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
-import pino from 'pino';
-import { createActivities, type Workspace } from '../../activities';
 import { Cluster } from '../../activities/kubernetes/cluster';
 import { serviceManifests } from '../../activities/kubernetes/manifests';
-import { parseConfig } from '../../config/load';
 import type { SlipwayConfigInput } from '../../config/schema';
+import type { RunSettings } from '../../config/settings';
+import type { Workspace } from '../../workflows/state';
+import { testActivities } from '../support/activities';
+import { environmentIn, serviceIn, settingsFrom } from '../support/doubles';
 import { startControlPlane, type ControlPlane, type KubeBinaries } from '../../scripts/kubernetes';
 import { fixtureRepo, git } from '../support/gitRepo';
 
@@ -28,37 +29,51 @@ const service = (image: string, extra: object = {}) => ({
 
 async function setup(services: SlipwayConfigInput['services'], runId = `run-${Math.random().toString(36).slice(2, 8)}`) {
   const { repo, worktrees } = await fixtureRepo();
-  const config = parseConfig({
+  const settings = settingsFrom({
     repository: { path: repo, worktreesDir: worktrees },
     services,
     environments: [{ name: 'staging', namespace: `staging-${runId}`, kubeContext: plane.context }, { name: 'production', namespace: `prod-${runId}`, kubeContext: plane.context }],
   });
-  const activities = createActivities({ config, logger: pino({ level: 'silent' }) });
-  const workspace = await activities.prepareWorkspace({ runId, feature: 'Add real-time notifications' });
-  return { activities, workspace, runId, ns: (env: string) => (env === 'staging' ? `staging-${runId}` : `prod-${runId}`) };
+  const activities = testActivities();
+  const workspace = await activities.prepareWorkspace({ runId, feature: 'Add real-time notifications', repository: settings.repository });
+  return { activities, workspace, runId, settings, ns: (env: string) => (env === 'staging' ? `staging-${runId}` : `prod-${runId}`) };
 }
 
 const imageOf = async (namespace: string) => (await apps.readNamespacedDeployment({ name: 'messages', namespace })).spec?.template.spec?.containers[0]?.image;
-const target = (runId: string, namespace: string, workspace: Workspace) => ({ runId, service: 'messages', environment: 'staging', namespace, kubeContext: plane.context, workspace });
+const target = (run: { runId: string; workspace: Workspace; settings: RunSettings }, environment = 'staging') => ({
+  runId: run.runId,
+  service: serviceIn(run.settings, 'messages'),
+  environment: environmentIn(run.settings, environment),
+  workspace: run.workspace,
+});
+const manifests = (run: { runId: string; workspace: Workspace; settings: RunSettings }, environments: string[]) => ({
+  ...run,
+  repository: run.settings.repository,
+  services: [serviceIn(run.settings, 'messages')],
+  environments: environments.map((e) => environmentIn(run.settings, e)),
+  comments: [],
+});
 
 test('the dry run validates every object and rejects an invalid one with the API server\'s message', async () => {
   const good = await setup([service('registry.local/messages:1.0')]);
-  const review = await good.activities.prepareManifests({ runId: good.runId, services: ['messages'], environments: ['staging', 'production'], workspace: good.workspace, comments: [] });
-  expect(review).toMatchObject({ valid: true, summary: 'server-side dry run: 10 objects valid in staging, production' });
-  expect(review.paths).toEqual([`${good.workspace.specDir}/deploy/staging/messages.yaml`, `${good.workspace.specDir}/deploy/production/messages.yaml`]);
+  const written = await good.activities.writeManifests(manifests(good, ['staging', 'production']));
+  expect(written.paths).toEqual([`${good.workspace.specDir}/deploy/staging/messages.yaml`, `${good.workspace.specDir}/deploy/production/messages.yaml`]);
+  const review = await good.activities.validateManifests(manifests(good, ['staging', 'production']));
+  expect(review).toEqual({ valid: true, summary: 'server-side dry run: 10 objects valid in staging, production' });
   // A dry run creates nothing.
   expect(await Cluster.forContext(plane.context).readDeployment('messages', good.ns('staging'))).toBeUndefined();
 
   const bad = await setup([service('registry.local/messages:1.0', { resources: { cpu: 'lots' } })]);
-  const rejected = await bad.activities.prepareManifests({ runId: bad.runId, services: ['messages'], environments: ['staging'], workspace: bad.workspace, comments: [] });
+  await bad.activities.writeManifests(manifests(bad, ['staging']));
+  const rejected = await bad.activities.validateManifests(manifests(bad, ['staging']));
   expect(rejected.valid).toBe(false);
   expect(rejected.summary).toMatch(/REJECTED .*\n {2}- staging: Deployment\/messages: .*quantities must match the regular expression/);
 });
 
 test('apply creates; the same manifests again change nothing', async () => {
-  const { workspace, runId, ns } = await setup([service('registry.local/messages:1.0')]);
+  const { workspace, runId, ns, settings } = await setup([service('registry.local/messages:1.0')]);
   const cluster = Cluster.forContext(plane.context);
-  const objects = serviceManifests(parseConfig({ repository: { path: '.' }, services: [service('registry.local/messages:1.0')], environments: [{ name: 'staging' }] }).services[0]!, {
+  const objects = serviceManifests(serviceIn(settings, 'messages'), {
     runId,
     branch: workspace.branch,
     environment: 'staging',
@@ -75,24 +90,34 @@ test('apply creates; the same manifests again change nothing', async () => {
 test('a new image rolls out; an unschedulable one times out with the pod details; rollback restores the previous template', async () => {
   const v1 = await setup([service('registry.local/messages:1.0')]);
   const ns = v1.ns('staging');
-  const first = await v1.activities.deployService(target(v1.runId, ns, v1.workspace));
-  expect(first).toEqual({ revision: 1 });
+  const first = await v1.activities.deployService({ ...target(v1), environment: { ...environmentIn(v1.settings, 'staging'), namespace: ns } });
+  expect(first).toEqual({ deployment: 'messages', namespace: ns, revision: 1, image: 'registry.local/messages:1.0' });
 
   const v2 = await setup([service('registry.local/messages:2.0')]);
-  const second = await v2.activities.deployService(target(v2.runId, ns, v2.workspace));
-  expect(second).toEqual({ revision: 2, previousRevision: 1 });
+  const inNs = (run: typeof v1) => ({ ...target(run), environment: { ...environmentIn(run.settings, 'staging'), namespace: ns } });
+  const second = await v2.activities.deployService(inNs(v2));
+  expect(second).toEqual({ deployment: 'messages', namespace: ns, revision: 2, previousRevision: 1, image: 'registry.local/messages:2.0', previousImage: 'registry.local/messages:1.0' });
   expect(await imageOf(ns)).toBe('registry.local/messages:2.0');
   // A retried deploy (after a crash) changes nothing and still knows where to roll back to.
-  expect(await v2.activities.deployService(target(v2.runId, ns, v2.workspace))).toEqual(second);
+  expect(await v2.activities.deployService(inNs(v2))).toEqual(second);
+  // The run's own build, by digest, replaces the manifests' image.
+  const digest = `registry.local/messages@sha256:${'a'.repeat(64)}`;
+  const built = await setup([service('registry.local/messages:ignored')]);
+  await built.activities.deployService({ ...inNs(built), image: digest }).catch(() => undefined);
+  expect(await imageOf(ns)).toBe(digest);
+  await built.activities.rollbackService({ ...inNs(built), deployment: { deployment: 'messages', namespace: ns, revision: 3, previousRevision: 2 } });
+  expect(await imageOf(ns)).toBe('registry.local/messages:2.0');
 
   const huge = await setup([service('registry.local/messages:3.0', { resources: { cpu: '64', cpuLimit: '64' } })]);
-  const err = await huge.activities.deployService(target(huge.runId, ns, huge.workspace)).catch((e: unknown) => e);
+  // An undo gives the old template a new revision number: roll back to whatever runs now.
+  const current = Cluster.revisionOf(await Cluster.forContext(plane.context).readDeployment('messages', ns));
+  const err = await huge.activities.deployService(inNs(huge)).catch((e: unknown) => e);
   expect(err).toMatchObject({ type: 'RolloutFailed', nonRetryable: true });
   expect((err as Error).message).toMatch(/exceeded its progress deadline \(6s\)/);
   expect((err as Error).message).toMatch(/condition PodScheduled=False \(Unschedulable\): .*Insufficient cpu/);
   expect((err as Error).message).toMatch(/event Warning FailedScheduling/);
 
-  await huge.activities.rollbackService({ ...target(huge.runId, ns, huge.workspace), deployment: { revision: 3, previousRevision: 2 } });
+  await huge.activities.rollbackService({ ...inNs(huge), deployment: { deployment: 'messages', namespace: ns, revision: (current ?? 0) + 1, ...(current !== undefined ? { previousRevision: current } : {}) } });
   expect(await imageOf(ns)).toBe('registry.local/messages:2.0');
   const restored = await apps.readNamespacedDeployment({ name: 'messages', namespace: ns });
   expect(restored.status).toMatchObject({ availableReplicas: 2, updatedReplicas: 2 });
@@ -101,9 +126,10 @@ test('a new image rolls out; an unschedulable one times out with the pod details
 test('rolling back a Deployment this run created deletes it', async () => {
   const run = await setup([service('registry.local/messages:1.0')]);
   const ns = run.ns('production');
-  const deployment = await run.activities.deployService({ ...target(run.runId, ns, run.workspace), environment: 'production' });
+  const deployment = await run.activities.deployService(target(run, 'production'));
+  expect(deployment).toMatchObject({ namespace: ns, revision: 1 });
   expect(deployment.previousRevision).toBeUndefined();
-  await run.activities.rollbackService({ ...target(run.runId, ns, run.workspace), environment: 'production', deployment });
+  await run.activities.rollbackService({ ...target(run, 'production'), deployment });
   expect(await Cluster.forContext(plane.context).readDeployment('messages', ns)).toBeUndefined();
 });
 
@@ -112,11 +138,10 @@ test('a workflow deploys two services to two namespaces and rolls both back, in 
   const { activityDoubles } = await import('../support/doubles');
   const { featureDelivery } = await import('../../workflows/featureDelivery');
   const { statusQuery } = await import('../../workflows/messages');
-  const { toRunPolicy } = await import('../../config/policy');
   const suffix = Math.random().toString(36).slice(2, 8);
   const { repo, worktrees } = await fixtureRepo();
-  const configFor = (version: string) =>
-    parseConfig({
+  const settingsFor = (version: string) =>
+    settingsFrom({
       repository: { path: repo, worktreesDir: worktrees },
       services: ['messages', 'notifications'].map((name) => ({ name, path: `services/${name}`, kubernetes: { deployment: name, image: `registry.local/${name}:${version}`, progressDeadlineSeconds: 30 } })),
       environments: [
@@ -124,27 +149,31 @@ test('a workflow deploys two services to two namespaces and rolls both back, in 
         { name: 'production', namespace: `wf-prod-${suffix}`, kubeContext: plane.context, soak: { duration: '2s', interval: '500ms' }, gate: { required: false } },
       ],
       gates: { spec: { required: false }, migrationReview: { required: false }, manifestReview: { required: false } },
+      // Agents mode (the agents themselves are doubles): no person's step to wait for.
+      llm: { model: 'claude-sonnet-5' },
     });
 
   // The release before this run: 1.0 of both services in both namespaces.
-  const before = createActivities({ config: configFor('1.0'), logger: pino({ level: 'silent' }) });
-  const previous = await before.prepareWorkspace({ runId: 'previous-release', feature: 'previous release' });
-  for (const env of configFor('1.0').environments) {
-    for (const name of ['messages', 'notifications']) {
-      await before.deployService({ runId: 'previous-release', service: name, environment: env.name, namespace: env.namespace, kubeContext: plane.context, workspace: previous });
+  const real = testActivities();
+  const before = settingsFor('1.0');
+  const previous = await real.prepareWorkspace({ runId: 'previous-release', feature: 'previous release', repository: before.repository });
+  for (const environment of before.environments) {
+    for (const service of before.services) {
+      await real.deployService({ runId: 'previous-release', service, environment, workspace: previous });
     }
   }
 
-  const config = configFor('2.0');
-  const real = createActivities({ config, logger: pino({ level: 'silent' }) });
+  const settings = settingsFor('2.0');
   const { activities, calls } = activityDoubles({
     prepareWorkspace: real.prepareWorkspace,
-    prepareManifests: real.prepareManifests,
+    // Slipway's own template, not the manifest writer agent.
+    writeManifests: async (input) => real.writeManifests({ ...input, llm: undefined }),
+    validateManifests: real.validateManifests,
     deployService: real.deployService,
     rollbackService: real.rollbackService,
     analyzeSlo: async (i) => {
-      const fail = i.service === 'notifications' && i.environment === 'production';
-      return { service: i.service, environment: i.environment, at: new Date().toISOString(), verdict: fail ? 'fail' : 'pass', detail: fail ? 'error ratio 20% > 5%' : 'ok' };
+      const fail = i.service.name === 'notifications' && i.environment.name === 'production';
+      return { service: i.service.name, environment: i.environment.name, at: new Date().toISOString(), verdict: fail ? 'fail' : 'pass', detail: fail ? 'error ratio 20% > 5%' : 'ok' };
     },
   });
   const env = await connectTestTemporal();
@@ -154,7 +183,7 @@ test('a workflow deploys two services to two namespaces and rolls both back, in 
     const handle = await env.client.workflow.start(featureDelivery, {
       taskQueue,
       workflowId: `test-k8s-${suffix}`,
-      args: [{ feature: 'Add real-time notifications', requester: 'alice', services: ['messages', 'notifications'], policy: toRunPolicy(config) }],
+      args: [{ feature: 'Add real-time notifications', requester: 'alice', services: ['messages', 'notifications'], settings }],
     });
     await handle.result().catch(() => undefined);
     return handle.query(statusQuery);
@@ -163,7 +192,7 @@ test('a workflow deploys two services to two namespaces and rolls both back, in 
 
   expect(state.status).toBe('rolled-back');
   expect(state.reason).toMatch(/notifications in production: soak failed at sample 2/);
-  const rollbacks = calls.filter((c) => c.name === 'rollbackService').map((c) => `${(c.input as { service: string }).service}@${(c.input as { environment: string }).environment}`);
+  const rollbacks = calls.filter((c) => c.name === 'rollbackService').map((c) => `${(c.input as { service: { name: string } }).service.name}@${(c.input as { environment: { name: string } }).environment.name}`);
   expect(rollbacks).toEqual(['notifications@production', 'messages@production', 'notifications@staging', 'messages@staging']);
   for (const namespace of [`wf-staging-${suffix}`, `wf-prod-${suffix}`]) {
     for (const name of ['messages', 'notifications']) {
@@ -181,14 +210,14 @@ test("with an LLM, the manifest writer adapts the template, and the dry run vali
     const { repo, worktrees } = await fixtureRepo();
     process.env.SLIPWAY_TEST_ANTHROPIC_KEY = 'sk-ant-test';
     const suffix = Math.random().toString(36).slice(2, 8);
-    const config = parseConfig({
+    const settings = settingsFrom({
       repository: { path: repo, worktreesDir: worktrees },
       services: [service('registry.local/messages:1.0')],
       environments: [{ name: 'staging', namespace: `mw-${suffix}`, kubeContext: plane.context }],
       llm: { model: 'claude-sonnet-5', apiKeyEnv: 'SLIPWAY_TEST_ANTHROPIC_KEY', baseUrl: fake.url },
     });
-    const activities = createActivities({ config, logger: pino({ level: 'silent' }) });
-    const workspace = await activities.prepareWorkspace({ runId: 'run-mw', feature: 'Add real-time notifications' });
+    const activities = testActivities();
+    const workspace = await activities.prepareWorkspace({ runId: 'run-mw', feature: 'Add real-time notifications', repository: settings.repository });
     const path = `${workspace.specDir}/deploy/staging/messages.yaml`;
     fake.answer({
       blocks: [
@@ -196,10 +225,12 @@ test("with an LLM, the manifest writer adapts the template, and the dry run vali
         { type: 'tool_use', name: 'submit_result', input: { paths: [path] } },
       ],
     });
-    const review = await activities.prepareManifests({ runId: 'run-mw', services: ['messages'], environments: ['staging'], workspace, comments: [] });
+    const input = { runId: 'run-mw', services: settings.services, environments: settings.environments, workspace, repository: settings.repository, ...(settings.llm ? { llm: settings.llm } : {}), comments: [] };
+    const written = await activities.writeManifests(input);
+    expect(written.usage?.inputTokens).toBe(100);
+    const review = await activities.validateManifests(input);
     expect(review.valid).toBe(false);
     expect(review.summary).toMatch(/REJECTED 1 object\(s\):\n {2}- staging: Deployment\/messages: .*spec\.replicas: Invalid value: -1: must be greater than or equal to 0/);
-    expect(review.usage?.inputTokens).toBe(100);
     expect(fake.requests[0]?.body.system?.[0]?.text).toContain('Keep every object, its name, namespace and labels');
     expect(git(workspace.path, 'show', `HEAD:${path}`)).toContain('replicas: -1');
   } finally {

@@ -1,8 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
-import { createActivities, type Workspace } from '../../activities';
-import { parseConfig } from '../../config/load';
+import type { RunSettings } from '../../config/settings';
+import type { Workspace } from '../../workflows/state';
+import { testActivities } from '../support/activities';
+import { serviceIn, settingsFrom } from '../support/doubles';
 import { fixtureRepo, git } from '../support/gitRepo';
 import { appliedVersions, freshDatabase, schemaOf, type TestDatabase } from '../support/postgres';
 
@@ -29,13 +30,15 @@ async function setup() {
   databases.push(dev, prod);
   process.env.SLIPWAY_TEST_MESSAGES_DB = dev.url;
   process.env.SLIPWAY_TEST_MESSAGES_PROD_DB = prod.url;
-  const config = parseConfig({
+  const settings = settingsFrom({
     repository: { path: repo, worktreesDir: worktrees },
     services: [{ name: 'messages', path: 'services/messages', database: { urlEnv: 'SLIPWAY_TEST_MESSAGES_DB', urlEnvByEnvironment: { production: 'SLIPWAY_TEST_MESSAGES_PROD_DB' } } }],
     environments: [{ name: 'dev' }, { name: 'production' }],
   });
-  const activities = createActivities({ config, logger: pino({ level: 'silent' }) });
-  const workspace = await activities.prepareWorkspace({ runId: 'run-1', feature: 'Add message read receipts' });
+  const activities = testActivities();
+  const workspace = await activities.prepareWorkspace({ runId: 'run-1', feature: 'Add message read receipts', repository: settings.repository });
+  service = serviceIn(settings, 'messages');
+  current = settings;
   const migrationsDir = join(workspace.path, 'services/messages/migrations');
   const addMigration = async (version: string, name: string, up: string, down: string) => {
     await writeFile(join(migrationsDir, `${version}_${name}.up.sql`), up);
@@ -43,15 +46,30 @@ async function setup() {
     git(workspace.path, 'add', '.');
     git(workspace.path, 'commit', '-q', '-m', `migration ${version}`);
   };
-  return { activities, workspace, dev, prod, addMigration };
+  return { activities, workspace, dev, prod, addMigration, settings };
 }
 
-const target = (workspace: Workspace, environment = 'dev', runId = 'run-1') => ({ runId, service: 'messages', environment, workspace });
+let service: RunSettings['services'][number];
+let current: RunSettings;
+const target = (workspace: Workspace, environment = 'dev', runId = 'run-1') => ({ runId, service, environment, workspace });
+/** What the workflow does for the migration-review gate: draft when the branch has none, then lint and rehearse. */
+const prepare = async (activities: ReturnType<typeof testActivities>, workspace: Workspace, settings: RunSettings = current) => {
+  const draft = await activities.draftMigrations({ runId: 'run-1', feature: 'Add message read receipts', service: serviceIn(settings, 'messages'), workspace, repository: settings.repository, comments: [], ...(settings.llm ? { llm: settings.llm } : {}) });
+  const review = await activities.reviewMigrations({
+    runId: 'run-1',
+    service: serviceIn(settings, 'messages'),
+    workspace,
+    baseBranch: settings.repository.baseBranch,
+    environments: settings.environments.map((e) => e.name),
+    blockingRules: settings.migrations.blockingRules,
+  });
+  return { ...review, drafted: draft.drafted, ...(draft.usage ? { usage: draft.usage } : {}) };
+};
 
 test('squawk findings on unsafe SQL are attached to the review, and blocking ones block', async () => {
   const { activities, workspace, addMigration } = await setup();
   await addMigration('20261123000000', 'add_email', 'ALTER TABLE users ADD COLUMN email text NOT NULL;\nCREATE INDEX users_email ON users (email);\n', 'DROP INDEX users_email;\nALTER TABLE users DROP COLUMN email;\n');
-  const review = await activities.prepareMigrations({ runId: 'run-1', service: 'messages', workspace, comments: [] });
+  const review = await prepare(activities, workspace);
   expect(review.files).toEqual(['services/messages/migrations/20261123000000_add_email.up.sql', 'services/messages/migrations/20261123000000_add_email.down.sql']);
   const rules = review.findings.map((f) => `${f.rule}${f.blocking ? '!' : ''}`);
   expect(rules).toEqual(expect.arrayContaining(['adding-required-field!', 'require-concurrent-index-creation!', 'ban-drop-column!']));
@@ -63,7 +81,7 @@ test('the dry run reports what would run and leaves no trace', async () => {
   const { activities, workspace, dev, prod, addMigration } = await setup();
   await addMigration('20261123000000', 'add_receipts', 'CREATE TABLE IF NOT EXISTS receipts (message_id bigint NOT NULL, user_id bigint NOT NULL);\n', 'DROP TABLE receipts;\n');
   const before = [await schemaOf(dev.url), await schemaOf(prod.url)];
-  const review = await activities.prepareMigrations({ runId: 'run-1', service: 'messages', workspace, comments: [] });
+  const review = await prepare(activities, workspace);
   expect(review.summary).toMatch(/dry run on dev: would apply 20260101000000_create_users\.up\.sql \(\d+ ms\), 20261123000000_add_receipts\.up\.sql \(\d+ ms\)/);
   expect(review.summary).toMatch(/dry run on production: would apply/);
   expect([await schemaOf(dev.url), await schemaOf(prod.url)]).toEqual(before);
@@ -73,7 +91,7 @@ test('the dry run reports what would run and leaves no trace', async () => {
 test('a dry run that fails names the file and the SQL error, before anything is applied', async () => {
   const { activities, workspace, dev, addMigration } = await setup();
   await addMigration('20261123000000', 'broken', 'ALTER TABLE nosuchtable ADD COLUMN x int;\n', 'SELECT 1;\n');
-  await expect(activities.prepareMigrations({ runId: 'run-1', service: 'messages', workspace, comments: [] })).rejects.toMatchObject({
+  await expect(prepare(activities, workspace)).rejects.toMatchObject({
     type: 'MigrationDryRunFailed',
     message: expect.stringMatching(/20261123000000_broken\.up\.sql: relation "nosuchtable" does not exist \(SQLSTATE 42P01\)/),
   });
@@ -131,7 +149,7 @@ test('a failing second migration leaves the first applied and recorded and the s
 
 test('without migrations on the branch and no LLM, a reversible template is committed for a person to fill in', async () => {
   const { activities, workspace } = await setup();
-  const review = await activities.prepareMigrations({ runId: 'run-1', service: 'messages', workspace, comments: [], feature: 'Add message read receipts' });
+  const review = await prepare(activities, workspace);
   expect(review.files).toHaveLength(2);
   expect(review.files[0]).toMatch(/^services\/messages\/migrations\/\d{14}_message_read_receipts\.up\.sql$/);
   expect(review.blocking).toBe(false);
@@ -149,10 +167,10 @@ test('a database variable that is not set is a clear non-retryable failure that 
 
 test('in a workflow, the saga reverts the migrations of every environment after a failed deploy', async () => {
   const { connectTestTemporal, testWorker, uniqueTaskQueue } = await import('../support/temporal');
-  const { activityDoubles, testPolicy } = await import('../support/doubles');
+  const { activityDoubles, testSettings } = await import('../support/doubles');
   const { featureDelivery } = await import('../../workflows/featureDelivery');
   const { statusQuery } = await import('../../workflows/messages');
-  const { activities: real, workspace, dev, prod, addMigration } = await setup();
+  const { activities: real, workspace, dev, prod, addMigration, settings: realSettings } = await setup();
   await addMigration('20261123000000', 'add_receipts', 'CREATE TABLE receipts (id bigint);\n', 'DROP TABLE receipts;\n');
   const start = [await schemaOf(dev.url), await schemaOf(prod.url)];
 
@@ -163,25 +181,22 @@ test('in a workflow, the saga reverts the migrations of every environment after 
     applyMigrations: real.applyMigrations,
     revertMigrations: real.revertMigrations,
     deployService: async (i) => {
-      if (i.environment === 'production') throw (await import('@temporalio/common')).ApplicationFailure.nonRetryable('rollout of messages timed out: 0/3 replicas available', 'RolloutTimedOut');
-      return { revision: 2, previousRevision: 1 };
+      if (i.environment.name === 'production') throw (await import('@temporalio/common')).ApplicationFailure.nonRetryable('rollout of messages timed out: 0/3 replicas available', 'RolloutTimedOut');
+      return { deployment: 'messages', namespace: i.environment.namespace, revision: 2, previousRevision: 1 };
     },
   });
-  const base = testPolicy();
-  const policy = {
+  const base = testSettings();
+  const settings = {
     ...base,
-    services: [{ name: 'messages', hasDatabase: true, hasDeployment: true }],
-    environments: [
-      { name: 'dev', namespace: 'dev', gate: base.gates.spec },
-      { name: 'production', namespace: 'production', gate: base.gates.spec },
-    ],
+    services: [{ ...serviceIn(realSettings, 'messages'), kubernetes: serviceIn(base, 'messages').kubernetes }],
+    environments: base.environments.filter((e) => e.name !== 'staging').map((e) => ({ ...e, soak: undefined })),
   };
   const worker = await testWorker(env, taskQueue, activities);
   const state = await worker.runUntil(async () => {
     const handle = await env.client.workflow.start(featureDelivery, {
       taskQueue,
       workflowId: `test-migrations-saga-${taskQueue}`,
-      args: [{ feature: 'Add message read receipts', requester: 'alice', services: ['messages'], policy }],
+      args: [{ feature: 'Add message read receipts', requester: 'alice', services: ['messages'], settings }],
     });
     await handle.result().catch(() => undefined);
     return handle.query(statusQuery);
@@ -202,13 +217,13 @@ test('with an LLM configured, the migration writer agent writes the pair, which 
   try {
     const { workspace, dev } = await setup();
     process.env.SLIPWAY_TEST_ANTHROPIC_KEY = 'sk-ant-test';
-    const config = parseConfig({
+    const settings = settingsFrom({
       repository: { path: workspace.path, worktreesDir: join(workspace.path, '..') },
       services: [{ name: 'messages', path: 'services/messages', database: { urlEnv: 'SLIPWAY_TEST_MESSAGES_DB' } }],
       environments: [{ name: 'dev' }],
       llm: { model: 'claude-sonnet-5', apiKeyEnv: 'SLIPWAY_TEST_ANTHROPIC_KEY', baseUrl: fake.url },
     });
-    const activities = createActivities({ config, logger: pino({ level: 'silent' }) });
+    const activities = testActivities();
     const dir = 'services/messages/migrations';
     fake.answer({
       blocks: [
@@ -218,7 +233,7 @@ test('with an LLM configured, the migration writer agent writes the pair, which 
       ],
       usage: { input: 700, output: 300 },
     });
-    const review = await activities.prepareMigrations({ runId: 'run-1', service: 'messages', workspace, comments: [] });
+    const review = await prepare(activities, workspace, settings);
     expect(review.files).toEqual([`${dir}/20261123120000_add_read_at.up.sql`, `${dir}/20261123120000_add_read_at.down.sql`]);
     expect(review.usage).toMatchObject({ inputTokens: 700, outputTokens: 300 });
     expect(review.summary).toMatch(/dry run on dev: would apply 20260101000000_create_users\.up\.sql \(\d+ ms\), 20261123120000_add_read_at\.up\.sql/);

@@ -1,33 +1,27 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
 import { parse } from 'yaml';
-import { createActivities } from '../../activities';
-import { parseConfig } from '../../config/load';
 import type { SlipwayConfigInput } from '../../config/schema';
+import { testActivities } from '../support/activities';
+import { environmentIn, settingsFrom } from '../support/doubles';
 import { fixtureRepo, git } from '../support/gitRepo';
-
-beforeAll(() => {
-  process.env.SLIPWAY_PROMTOOL = process.env.SLIPWAY_TEST_PROMTOOL;
-});
 
 async function setup(services: SlipwayConfigInput['services']) {
   const { repo, worktrees } = await fixtureRepo();
-  const activities = createActivities({
-    config: parseConfig({ repository: { path: repo, worktreesDir: worktrees }, services, environments: [{ name: 'staging' }, { name: 'production' }] }),
-    logger: pino({ level: 'silent' }),
-  });
-  const workspace = await activities.prepareWorkspace({ runId: 'feature-notify-users-k1', feature: 'Notify users of new messages' });
-  return { activities, workspace };
+  const settings = settingsFrom({ repository: { path: repo, worktreesDir: worktrees }, services, environments: [{ name: 'staging' }, { name: 'production' }] });
+  const activities = testActivities();
+  const workspace = await activities.prepareWorkspace({ runId: 'feature-notify-users-k1', feature: 'Notify users of new messages', repository: settings.repository });
+  const input = (runId: string, feature: string) => ({ runId, feature, services: settings.services, environment: environmentIn(settings, 'production'), analysis: settings.analysis, workspace, repository: settings.repository });
+  return { activities, workspace, input };
 }
 
 test('alert rules and a dashboard are written, pass promtool, and are committed with their Kubernetes objects', async () => {
-  const { activities, workspace } = await setup([
+  const { activities, workspace, input } = await setup([
     { name: 'messages', path: 'm', slo: { errorRatio: 0.02, p99Seconds: 0.3, methods: ['SendMessage'], selector: 'job="{{service}}",env="{{environment}}"' } },
     { name: 'notifications', path: 'n' },
   ]);
-  const { paths } = await activities.writeObservability({ runId: 'feature-notify-users-k1', feature: 'Notify users of new messages', services: ['messages', 'notifications'], workspace });
+  const { paths } = await activities.writeObservability(input('feature-notify-users-k1', 'Notify users of new messages'));
   const folder = `${workspace.specDir}/observability`;
   expect(paths.sort()).toEqual([`${folder}/alerts.yaml`, `${folder}/dashboard.json`, `${folder}/k8s/grafana-dashboard.yaml`, `${folder}/k8s/prometheusrule.yaml`]);
 
@@ -63,8 +57,8 @@ test('alert rules and a dashboard are written, pass promtool, and are committed 
 });
 
 test("a rule file promtool rejects fails the phase with promtool's message", async () => {
-  const { activities, workspace } = await setup([{ name: 'messages', path: 'm', slo: { checks: [{ name: 'queue-depth', query: 'max(queue_depth{{{selector}}}', threshold: 100 }] } }]);
-  const err = await activities.writeObservability({ runId: 'r', feature: 'f', services: ['messages'], workspace }).catch((e: unknown) => e);
+  const { activities, workspace, input } = await setup([{ name: 'messages', path: 'm', slo: { checks: [{ name: 'queue-depth', query: 'max(queue_depth{{{selector}}}', threshold: 100 }] } }]);
+  const err = await activities.writeObservability(input('r', 'f')).catch((e: unknown) => e);
   expect(err).toMatchObject({ type: 'AlertRulesInvalid', nonRetryable: true });
   expect((err as Error).message).toMatch(/^promtool rejected the generated alert rules: .*(parse error|unclosed)/s);
   expect(git(workspace.path, 'rev-list', '--count', `main..${workspace.branch}`)).toBe('0');

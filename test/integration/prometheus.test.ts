@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { createPrometheusActivities } from '../../activities/prometheus';
-import { parseConfig } from '../../config/load';
+import { environmentIn, serviceIn, settingsFrom } from '../support/doubles';
 import type { SlipwayConfigInput } from '../../config/schema';
 import { startPrometheus, type RunningPrometheus } from '../../scripts/prometheus';
 import type { SoakSample } from '../../workflows/state';
@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 function analyzer(extra: Partial<SlipwayConfigInput> = {}, url = prometheus.url) {
-  const config = parseConfig({
+  const settings = settingsFrom({
     repository: { path: '.' },
     services: [
       { name: 'messages', path: 'm', slo: { errorRatio: 0.05, p99Seconds: 0.5 } },
@@ -39,9 +39,17 @@ function analyzer(extra: Partial<SlipwayConfigInput> = {}, url = prometheus.url)
     analysis: { window: '5s', minRequests: 10, consecutiveFailures: 2, unreachableLimit: 3 },
     ...extra,
   } as SlipwayConfigInput);
-  const { analyzeSlo } = createPrometheusActivities({ config, logger: pino({ level: 'silent' }) });
+  const { analyzeSlo } = createPrometheusActivities({ logger: pino({ level: 'silent' }) });
   let sample = 0;
-  return (service = 'messages') => analyzeSlo({ runId: 'r', service, environment: 'production', sample: ++sample });
+  return (service = 'messages') =>
+    analyzeSlo({
+      runId: 'r',
+      service: serviceIn(settings, service),
+      environment: environmentIn(settings, 'production'),
+      sample: ++sample,
+      analysis: settings.analysis,
+      ...(settings.prometheus ? { prometheus: settings.prometheus } : {}),
+    });
 }
 
 /** Waits until Prometheus reflects the fixture's current behaviour. */

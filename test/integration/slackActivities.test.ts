@@ -17,9 +17,8 @@ beforeAll(async () => {
     services: [{ name: 'messages', path: 'm' }],
     environments: [{ name: 'production' }],
     slack: { channel: '#deploys', apiUrl: slack.apiUrl, tokenEnv: 'SLIPWAY_TEST_SLACK_BOT_TOKEN' },
-    temporal: { uiUrl: 'http://ui.test' },
   });
-  activities = createSlackActivities({ config, logger: pino({ level: 'silent' }) });
+  activities = createSlackActivities({ logger: pino({ level: 'silent' }), ...(config.slack ? { slack: config.slack } : {}), temporalUiUrl: 'http://ui.test', namespace: 'default' });
 });
 afterAll(() => slack.stop());
 

@@ -6,7 +6,7 @@ import { buildServer } from '../../api/server';
 import { createSlackActivities } from '../../activities/slack';
 import { ACTION_APPROVE, ACTION_REJECT, COMMENT_BLOCK, COMMENT_INPUT, REJECT_MODAL } from '../../activities/slack/messages';
 import { parseConfig } from '../../config/load';
-import { toRunPolicy } from '../../config/policy';
+import { resolveRunSettings } from '../../config/settings';
 import { featureDelivery } from '../../workflows/featureDelivery';
 import { decideUpdate } from '../../workflows/messages';
 import { activityDoubles, type Call } from '../support/doubles';
@@ -35,13 +35,14 @@ const config = () =>
     ],
     slack: { channel: '#deploys', apiUrl: slack.apiUrl, tokenEnv: 'SLIPWAY_TEST_SLACK_TOKEN', signingSecretEnv: 'SLIPWAY_TEST_SLACK_SECRET' },
     temporal: { taskQueue },
+    llm: { model: 'claude-sonnet-5' },
   });
 
 beforeAll(async () => {
   await slack.start();
   process.env.SLIPWAY_TEST_SLACK_TOKEN = 'xoxb-interactions-test';
   env = await connectTestTemporal();
-  const doubles = activityDoubles(createSlackActivities({ config: config(), logger: pino({ level: 'silent' }) }));
+  const doubles = activityDoubles(createSlackActivities({ logger: pino({ level: 'silent' }), slack: config().slack, namespace: 'default' }));
   calls = doubles.calls;
   worker = await testWorker(env, taskQueue, doubles.activities);
   workerDone = worker.run();
@@ -67,7 +68,7 @@ async function startRun() {
   const handle = await env.client.workflow.start(featureDelivery, {
     taskQueue,
     workflowId,
-    args: [{ feature: 'Add real-time notifications when users receive new messages', requester: 'alice', services: ['messages'], policy: toRunPolicy(config()) }],
+    args: [{ feature: 'Add real-time notifications when users receive new messages', requester: 'alice', services: ['messages'], settings: resolveRunSettings(config()) }],
   });
   await pendingGate(handle, 'spec');
   // The gate message, with its buttons, as Slack received it.
@@ -190,7 +191,7 @@ test('Slack being down never blocks a run: the gate is still decided through the
   const handle = await env.client.workflow.start(featureDelivery, {
     taskQueue,
     workflowId,
-    args: [{ feature: 'Keep going when Slack is down', requester: 'alice', services: ['messages'], policy: toRunPolicy(config()) }],
+    args: [{ feature: 'Keep going when Slack is down', requester: 'alice', services: ['messages'], settings: resolveRunSettings(config()) }],
   });
   const state = await pendingGate(handle, 'spec');
   const failed = await eventually(async () => (await stateOf(handle)).timeline.find((e) => e.event === 'notification failed'), 'notification failure recorded');

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { featureDelivery } from '../../workflows/featureDelivery';
-import { testPolicy } from '../support/doubles';
+import { testSettings } from '../support/doubles';
 import { connectTestTemporal, eventually, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
 
 let env: TestTemporal;
@@ -31,8 +31,9 @@ function startWorker(taskQueue: string, callsFile: string): Promise<ChildProcess
 interface LoggedCall {
   pid: number;
   name: string;
-  input: { environment?: string; service?: string; sample?: number };
+  input: { environment?: string | { name: string }; service?: { name: string }; sample?: number };
 }
+const nameOf = (value: string | { name: string } | undefined) => (typeof value === 'object' ? value.name : (value ?? ''));
 const readCalls = (file: string): LoggedCall[] =>
   existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line)) : [];
 
@@ -44,7 +45,7 @@ test('a worker killed during the production soak is replaced and the run finishe
   const handle = await env.client.workflow.start(featureDelivery, {
     taskQueue,
     workflowId: `test-crash-${taskQueue}`,
-    args: [{ feature: 'Survive a worker crash mid-soak', requester: 'alice', services: ['messages'], policy: testPolicy({ soakMs: 5_000, intervalMs: 1_000 }) }],
+    args: [{ feature: 'Survive a worker crash mid-soak', requester: 'alice', services: ['messages'], settings: testSettings({ soakMs: 5_000, intervalMs: 1_000 }) }],
   });
 
   // Kill the worker while the soak sleeps between samples 2 and 3 (samples are 1 s apart).
@@ -64,8 +65,8 @@ test('a worker killed during the production soak is replaced and the run finishe
   expect(samples.map((c) => c.input.sample)).toEqual([1, 2, 3, 4, 5, 6]);
   expect(samples.filter((c) => c.pid === second.pid).map((c) => c.input.sample)).toEqual([3, 4, 5, 6]);
   // No step ran twice.
-  const keys = calls.filter((c) => !c.name.startsWith('notify')).map((c) => `${c.name}|${c.input.service ?? ''}|${c.input.environment ?? ''}|${c.input.sample ?? ''}`);
+  const keys = calls.filter((c) => !c.name.startsWith('notify')).map((c) => `${c.name}|${nameOf(c.input.service)}|${nameOf(c.input.environment)}|${c.input.sample ?? ''}`);
   expect(keys.length).toBe(new Set(keys).size);
   expect(calls.filter((c) => c.name === 'deployService')).toHaveLength(3);
-  expect(state.verdicts).toHaveLength(6);
+  expect(state.rollouts.find((r) => r.environment === 'production')?.soak).toMatchObject({ decision: 'passed', samples: 6 });
 });

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../config/load';
-import { toRunPolicy } from '../../config/policy';
+import { resolveRunSettings } from '../../config/settings';
 
 const write = async (text: string) => {
   const file = join(await mkdtemp(join(tmpdir(), 'slipway-config-')), 'slipway.config.yaml');
@@ -27,24 +27,29 @@ test('the example config loads, with durations in milliseconds', async () => {
   expect(config.gates.spec).toEqual({ required: true, approvers: [], deadline: 72 * 3_600_000 });
 });
 
-test('defaults fill what a minimal file leaves out, and the run policy carries no secrets', async () => {
+test('defaults fill what a minimal file leaves out, and the run settings carry no secrets', async () => {
   const config = await loadConfig(await write(minimal));
   expect(config.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'slipway' });
   expect(config.gates.migrationReview.required).toBe(true);
   expect(config.services[0]?.slo).toEqual({ errorRatio: 0.05, p99Seconds: 1, selector: 'job="{{service}}"', methods: [], checks: [] });
-  const policy = toRunPolicy(config);
-  expect(policy.environments[0]).toEqual({
+  const settings = resolveRunSettings(config);
+  expect(settings.environments[0]).toEqual({
     name: 'production',
     namespace: 'default',
-    soak: { durationMs: 900_000, intervalMs: 15_000 },
-    gate: { required: true, approvers: ['lead'], deadlineMs: 86_400_000 },
+    soak: { duration: 900_000, interval: 15_000 },
+    gate: { required: true, approvers: ['lead'], deadline: 86_400_000 },
   });
-  expect(policy.services).toEqual([{ name: 'messages', hasDatabase: false, hasDeployment: false }]);
-  expect(policy.analysis).toEqual({ consecutiveFailures: 2, unreachableLimit: 3 });
-  expect(policy.watch).toBeUndefined();
-  expect(config.analysis).toMatchObject({ window: '1m', minRequests: 20, noData: 'inconclusive' });
-  const watched = toRunPolicy(await loadConfig(await write(`${minimal}\nanalysis: { watch: {} }`)));
-  expect(watched.watch).toEqual({ durationMs: 86_400_000, intervalMs: 300_000 });
+  expect(settings.services).toEqual([{ name: 'messages', path: 'services/messages', commands: {}, slo: config.services[0]?.slo }]);
+  expect(settings.analysis).toEqual({ window: '1m', consecutiveFailures: 2, minRequests: 20, noData: 'inconclusive', unreachableLimit: 3 });
+  expect(settings.watch).toBeUndefined();
+  // A person's steps always wait for a person; config says who and how long.
+  expect(settings.gates.plan).toEqual({ required: true, approvers: [], deadline: 7 * 86_400_000 });
+  // Only names of variables, never values: nothing in the settings looks like a secret.
+  expect(JSON.stringify(settings)).not.toMatch(/sk-|xoxb-|postgres:\/\//);
+  const watched = resolveRunSettings(await loadConfig(await write(`${minimal}\nanalysis: { watch: {} }`)));
+  expect(watched.watch).toEqual({ duration: 86_400_000, interval: 300_000 });
+  // Relative paths are resolved next to the config file, whatever directory the process runs in.
+  expect(config.repository.path).toMatch(/^\/.*slipway-config-/);
 });
 
 test.each([

@@ -1,0 +1,71 @@
+/**
+ * The settings a run acts on, resolved from config once when the run starts and carried in its
+ * workflow input and activity inputs: editing slipway.config.yaml never changes a running run.
+ * Holds no secrets, only the names of the variables that hold them. Types only come from the
+ * config schema, so there is one source for each shape.
+ */
+import type { AnalysisConfig, EnvironmentConfig, GatePolicy, LlmConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig } from './schema';
+
+export type GateRule = GatePolicy;
+export type ServiceSettings = ServiceConfig;
+/** `soak.duration` and `soak.interval` are milliseconds. */
+export type EnvironmentSettings = EnvironmentConfig;
+export type AnalysisSettings = Omit<AnalysisConfig, 'watch'>;
+export type RepositorySettings = RepositoryConfig;
+export type LlmSettings = LlmConfig;
+export type PrometheusSettings = PrometheusConfig;
+/** Milliseconds. */
+export interface WatchSettings {
+  duration: number;
+  interval: number;
+}
+
+/** Gates config names; environment gates are named after their environment. */
+export const CONFIGURED_GATES = ['spec', 'plan', 'tasks', 'implement', 'migration-review', 'manifest-review'] as const;
+export type ConfiguredGate = (typeof CONFIGURED_GATES)[number];
+
+export interface RunSettings {
+  repository: RepositorySettings;
+  services: ServiceSettings[];
+  /** In delivery order; the last one is production. */
+  environments: EnvironmentSettings[];
+  gates: Record<ConfiguredGate, GateRule>;
+  analysis: AnalysisSettings;
+  /** The optional post-deploy watch after production. */
+  watch?: WatchSettings;
+  prometheus?: PrometheusSettings;
+  migrations: { blockingRules: string[] };
+  /** Without it, each agent's step is a person's (Slipway scaffolds, a gate waits, Slipway checks). */
+  llm?: LlmSettings;
+}
+
+export function resolveRunSettings(config: SlipwayConfig): RunSettings {
+  const { watch, ...analysis } = config.analysis;
+  // A person's step always waits for that person; config only says who may confirm it and for how long.
+  const personStep: GateRule = { required: true, ...config.gates.personSteps };
+  return structuredClone({
+    repository: config.repository,
+    services: config.services,
+    environments: config.environments,
+    gates: {
+      spec: config.gates.spec,
+      plan: personStep,
+      tasks: personStep,
+      implement: personStep,
+      'migration-review': config.gates.migrationReview,
+      'manifest-review': config.gates.manifestReview,
+    },
+    analysis,
+    ...(watch !== undefined ? { watch } : {}),
+    ...(config.prometheus !== undefined ? { prometheus: config.prometheus } : {}),
+    migrations: { blockingRules: config.migrations.blockingRules },
+    ...(config.llm !== undefined ? { llm: config.llm } : {}),
+  });
+}
+
+/** The production environment: the last one in delivery order. */
+export function productionOf(settings: Pick<RunSettings, 'environments'>): EnvironmentSettings {
+  const production = settings.environments.at(-1);
+  if (production === undefined) throw new Error('no environments configured');
+  return production;
+}
