@@ -1,6 +1,6 @@
 /** Request and reply schemas of the HTTP API; run shapes come from the workflow's own schemas. */
 import { z } from 'zod';
-import { gateRecordSchema, RUN_STATUSES, runStateSchema, soakSampleSchema } from '../workflows/state';
+import { gateRecordSchema, LIMITS, RUN_STATUSES, runStateSchema, soakSampleSchema } from '../workflows/state';
 
 export const errorSchema = z.object({
   statusCode: z.number().int(),
@@ -65,7 +65,7 @@ export const evidenceQuery = z.object({
   environment: z.string().min(1).max(100).optional(),
   kind: z.enum(['soak', 'watch']).default('soak'),
   page: z.coerce.number().int().min(1).max(100_000).default(1),
-  pageSize: z.coerce.number().int().min(1).max(100).default(20),
+  pageSize: z.coerce.number().int().min(1).max(LIMITS.evidencePageMax).default(LIMITS.evidencePageSize),
 });
 
 export const evidenceReply = z.object({

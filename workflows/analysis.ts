@@ -60,7 +60,7 @@ export async function sloAnalysis(input: AnalysisSegmentInputV1): Promise<Analys
   let failing = 0;
   let last: AnalysisSummary['last'];
   setHandler(evidenceQuery, ({ offset, limit }) => ({
-    samples: samples.slice(Math.max(0, offset), Math.max(0, offset) + Math.min(Math.max(1, limit), 100)),
+    samples: samples.slice(Math.max(0, offset), Math.max(0, offset) + Math.min(Math.max(1, limit), LIMITS.evidencePageMax)),
     total: samples.length,
     offset,
   }));

@@ -94,7 +94,7 @@ export class Run {
       startedAt: new Date().toISOString(),
     };
     this.gates = new Gates(this.state, () => this.publish());
-    this.saga = new Saga(this.state.compensations);
+    this.saga = new Saga(this.state.compensations, (record) => log.error('compensation failed', { compensation: record.name, error: record.error }));
     this.listen();
     this.publish();
     this.event('run', 'started', `requested by ${input.requester}`);

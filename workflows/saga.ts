@@ -1,4 +1,4 @@
-import { CancellationScope, log } from '@temporalio/workflow';
+import { CancellationScope } from '@temporalio/workflow';
 import type { CompensationRecord } from './state';
 
 interface Compensation {
@@ -14,7 +14,10 @@ interface Compensation {
 export class Saga {
   private readonly stack: Compensation[] = [];
 
-  constructor(private readonly records: CompensationRecord[]) {}
+  constructor(
+    private readonly records: CompensationRecord[],
+    private readonly onFailure: (record: CompensationRecord) => void = () => undefined,
+  ) {}
 
   push(name: string, run: () => Promise<void>): void {
     const record: CompensationRecord = { name, status: 'armed' };
@@ -26,24 +29,25 @@ export class Saga {
     return this.stack.length;
   }
 
-  /** Runs every pending compensation in reverse; returns the names of those that failed. */
-  async compensate(): Promise<string[]> {
+  /** Runs every pending compensation in reverse, in a scope a cancel cannot interrupt; returns the names of those that failed. */
+  compensate(): Promise<string[]> {
+    return CancellationScope.nonCancellable(() => this.unwind());
+  }
+
+  /** The undo itself: newest first, each once, one failure never stopping the rest. */
+  async unwind(): Promise<string[]> {
     const failed: string[] = [];
-    await CancellationScope.nonCancellable(async () => {
-      while (this.stack.length > 0) {
-        const next = this.stack.pop();
-        if (next === undefined) break;
-        try {
-          await next.run();
-          next.record.status = 'done';
-        } catch (err) {
-          next.record.status = 'failed';
-          next.record.error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-          failed.push(next.record.name);
-          log.error('compensation failed', { compensation: next.record.name, error: next.record.error });
-        }
+    for (let next = this.stack.pop(); next !== undefined; next = this.stack.pop()) {
+      try {
+        await next.run();
+        next.record.status = 'done';
+      } catch (err) {
+        next.record.status = 'failed';
+        next.record.error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+        failed.push(next.record.name);
+        this.onFailure(next.record);
       }
-    });
+    }
     return failed;
   }
 }

@@ -1,4 +1,4 @@
-import { ApplicationFailure, defineQuery, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, isCancellation, log, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { AnalysisSettings, EnvironmentSettings, PrometheusSettings, ServiceSettings } from '../config/settings';
 import { database, rollouts } from './activities';
 import { emptyAnalysis, runAnalysis } from './analysis';
@@ -42,7 +42,7 @@ export const ROLLOUT_FAILED = 'RolloutFailed';
 export async function serviceRollout(input: RolloutInputV1): Promise<RolloutResult> {
   const { runId, service, environment, workspace } = input;
   const compensations: CompensationRecord[] = [];
-  const saga = new Saga(compensations);
+  const saga = new Saga(compensations, (record) => log.error('compensation failed', { compensation: record.name, error: record.error }));
   const summary: RolloutSummary = { service: service.name, environment: environment.name, workflowId: workflowInfo().workflowId, status: 'running', step: 'migrate', migrations: [] };
   let analysisWorkflowId: string | undefined;
   setHandler(rolloutProgressQuery, () => ({ summary, ...(analysisWorkflowId ? { analysisWorkflowId } : {}) }));

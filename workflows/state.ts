@@ -36,6 +36,8 @@ export const LIMITS = {
   /** Samples one analysis child keeps; a longer soak or watch runs several children in turn. */
   samplesPerSegment: 100,
   evidencePageSize: 20,
+  /** A page of samples with their evidence stays well under Temporal's payload limits. */
+  evidencePageMax: 50,
 } as const;
 
 export const workspaceSchema = z.object({

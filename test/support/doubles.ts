@@ -55,7 +55,7 @@ export function activityDoubles(overrides: Partial<Activities> = {}, onCall?: (c
       usage: usage(1000),
     }),
     checkSpec: async () => ({ ok: true, problems: [], clarifications: [] }),
-    writePlan: async (input) => plan(input.workspace.specDir, input.services.length > 0 && input.services.length < 2 ? input.services : ['messages', 'notifications']),
+    writePlan: async (input) => plan(input.workspace.specDir, input.services),
     scaffoldPlan: async () => ({ instructions: 'write plan.md' }),
     checkPlan: async (input) => ({ ok: true, problems: [], plan: { ...plan(input.workspace.specDir, input.services), usage: emptyUsage() } }),
     writeTasks: async (input) => ({ tasksPath: `${input.workspace.specDir}/tasks.md`, taskCount: 12, usage: usage(500) }),

@@ -1,0 +1,84 @@
+import { Gates } from '../../workflows/gates';
+import type { RunState } from '../../workflows/state';
+
+const rule = (extra: Partial<{ required: boolean; approvers: string[]; deadline: number }> = {}) => ({ required: true, approvers: [], deadline: 3_600_000, ...extra });
+const now = new Date('2026-11-25T10:00:00.000Z');
+
+function newGates() {
+  const state: Pick<RunState, 'runId' | 'requester' | 'gates' | 'approvals'> = { runId: 'run-1', requester: 'alice', gates: {}, approvals: [] };
+  let changes = 0;
+  return { state, gates: new Gates(state, () => changes++), changes: () => changes };
+}
+
+const refusal = (fn: () => void) => {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { type?: string }).type;
+  }
+  return undefined;
+};
+
+test('a gate opens pending with its deadline; one that config does not require is approved by policy, on the record', () => {
+  const { state, gates, changes } = newGates();
+  const open = gates.open({ name: 'spec', rule: rule({ deadline: 90_000 }), summary: 'review it' }, now);
+  expect(open).toMatchObject({ status: 'pending', round: 1, openedAt: now.toISOString(), deadlineAt: '2026-11-25T10:01:30.000Z', fourEyes: false });
+  const auto = gates.open({ name: 'dev', rule: rule({ required: false }), summary: 'deploy' }, now);
+  expect(auto).toMatchObject({ status: 'approved', decidedBy: 'policy' });
+  expect(state.approvals).toEqual([{ gate: 'dev', round: 1, decision: 'auto-approve', by: 'policy', at: now.toISOString(), comment: 'gate not required by config', via: 'policy' }]);
+  expect(changes()).toBe(2);
+});
+
+test('the validator refuses what cannot be decided, with a type the API maps to a status', () => {
+  const { gates } = newGates();
+  gates.open({ name: 'production', rule: rule({ approvers: ['lead', 'alice'] }), summary: 's', fourEyes: true }, now);
+  expect(refusal(() => gates.validate({ gate: 'nope', decision: 'approve', approver: 'lead' }))).toBe('UnknownGate');
+  expect(refusal(() => gates.validate({ gate: 'production', decision: 'approve', approver: 'mallory' }))).toBe('ApproverNotAllowed');
+  expect(refusal(() => gates.validate({ gate: 'production', decision: 'approve', approver: 'alice' }))).toBe('FourEyes');
+  // The requester may still reject: four-eyes is about letting a change through.
+  expect(refusal(() => gates.validate({ gate: 'production', decision: 'reject', approver: 'alice', comment: 'not yet' }))).toBeUndefined();
+  expect(refusal(() => gates.validate({ gate: 'production', decision: 'reject', approver: 'lead', comment: '   ' }))).toBe('CommentRequired');
+  expect(refusal(() => gates.validate({ gate: 'production', decision: 'maybe' as never, approver: 'lead' }))).toBe('InvalidDecision');
+  expect(refusal(() => gates.validate({ gate: 'production', decision: 'approve', approver: ' ' }))).toBe('InvalidDecision');
+  expect(refusal(() => gates.validate(null as never))).toBe('InvalidDecision');
+  expect(refusal(() => gates.validate({ gate: 'production', decision: 'approve', approver: 'lead' }))).toBeUndefined();
+});
+
+test('a decision is audited once; a second one, or one for an older round, is refused', () => {
+  const { state, gates } = newGates();
+  gates.open({ name: 'spec', rule: rule(), summary: 'v1' }, now);
+  gates.apply({ gate: 'spec', decision: 'reject', approver: 'lead', comment: ' Cover offline users. ', via: 'slack' }, now);
+  expect(state.gates.spec).toMatchObject({ status: 'rejected', decidedBy: 'lead', comment: 'Cover offline users.' });
+  expect(refusal(() => gates.validate({ gate: 'spec', decision: 'approve', approver: 'lead' }))).toBe('GateNotPending');
+  // The revised spec opens round 2; a button from round 1 no longer decides anything.
+  expect(gates.open({ name: 'spec', rule: rule(), summary: 'v2' }, now).round).toBe(2);
+  expect(refusal(() => gates.validate({ gate: 'spec', decision: 'approve', approver: 'lead', round: 1 }))).toBe('GateNotPending');
+  gates.apply({ gate: 'spec', decision: 'approve', approver: 'lead', round: 2 }, now);
+  expect(state.approvals.map((a) => [a.decision, a.round, a.via])).toEqual([
+    ['reject', 1, 'slack'],
+    ['approve', 2, 'api'],
+  ]);
+});
+
+test("a person's step found incomplete reopens with the problems; closing a run closes what still waits", () => {
+  const { state, gates } = newGates();
+  const first = gates.open({ name: 'plan', rule: rule({ deadline: 60_000 }), summary: 'write plan.md', personStep: true }, now);
+  gates.apply({ gate: 'plan', decision: 'approve', approver: 'lead' }, now);
+  const reopened = gates.reopen(first, ['plan.md names services that are not configured: billing'], 'write plan.md', new Date(now.getTime() + 1_000));
+  expect(reopened).toMatchObject({ status: 'pending', round: 2, personStep: true, deadlineAt: '2026-11-25T10:01:01.000Z' });
+  expect(reopened.summary).toMatch(/^Slipway checked what was committed and found:\n- plan\.md names services that are not configured: billing\n\nwrite plan\.md$/);
+  expect(state.approvals.at(-1)).toMatchObject({ decision: 'reopen', by: 'slipway', comment: 'plan.md names services that are not configured: billing' });
+
+  const closed = gates.closePending('cancelled by alice', now);
+  expect(closed.map((g) => g.name)).toEqual(['plan']);
+  expect(state.gates.plan).toMatchObject({ status: 'closed', comment: 'cancelled by alice' });
+  expect(state.approvals.at(-1)).toMatchObject({ gate: 'plan', decision: 'close', by: 'run', via: 'run' });
+  expect(gates.closePending('again', now)).toEqual([]);
+});
+
+test('a summary too long for the state is clipped, saying how much was cut', () => {
+  const { gates } = newGates();
+  const record = gates.open({ name: 'migration-review', rule: rule(), summary: 'x'.repeat(20_000) }, now);
+  expect(record.summary.length).toBeLessThanOrEqual(8_000);
+  expect(record.summary).toMatch(/… \(\d+ more\)$/);
+});
