@@ -5,7 +5,13 @@ export type Block = { type: 'text'; text: string } | { type: 'tool_use'; name: s
 
 /** One scripted answer: a message (streamed when asked), or an HTTP error. */
 export type Scripted =
-  | { blocks: Block[]; stop?: 'end_turn' | 'tool_use' | 'max_tokens'; usage?: { input?: number; output?: number; cacheRead?: number; cacheWrite?: number } }
+  | {
+      blocks: Block[];
+      stop?: 'end_turn' | 'tool_use' | 'max_tokens';
+      usage?: { input?: number; output?: number; cacheRead?: number; cacheWrite?: number };
+      /** A slow answer: the stream starts, then pauses this long (sending pings, as the real API does) before its content. */
+      pauseMs?: number;
+    }
   | { status: number; error: { type: string; message: string }; retryAfter?: number };
 
 export interface RecordedRequest {
@@ -87,6 +93,10 @@ export class FakeAnthropic {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     send('message_start', { type: 'message_start', message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } });
+    for (let waited = 0; waited < (next.pauseMs ?? 0); waited += 5_000) {
+      send('ping', { type: 'ping' });
+      await new Promise((r) => setTimeout(r, Math.min(5_000, (next.pauseMs ?? 0) - waited)));
+    }
     content.forEach((block, index) => {
       if (block.type === 'text') {
         send('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } });
