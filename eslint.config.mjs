@@ -17,7 +17,7 @@ export default tseslint.config(
   },
   {
     // Workflow code must stay deterministic: no Node APIs.
-    files: ['workflows/**/*.ts'],
+    files: ['workflows/**/*.ts', 'worker/workflowInterceptors.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['node:*', 'fs', 'path', 'crypto', 'child_process', 'pino'] }],
     },
