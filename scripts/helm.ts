@@ -4,9 +4,9 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { goInstall } from './goInstall';
 import { cacheDir } from './temporal';
 
 const run = promisify(execFile);
@@ -32,26 +32,7 @@ export async function ensureHelm(log: (line: string) => void = console.log): Pro
   const binary = join(folder, 'helm');
   if (existsSync(binary) && (await versionOf(binary)) === HELM_VERSION) return binary;
 
-  try {
-    await run('go', ['version']);
-  } catch {
-    throw new Error(`helm ${HELM_VERSION} is not installed and Go is not on PATH to build it; install Go or put helm ${HELM_VERSION} on PATH`);
-  }
-  log(`slipway: building helm v${HELM_VERSION} with go install (once; cached in ${folder}) ...`);
-  await mkdir(dirname(folder), { recursive: true });
-  // Build into a scratch folder and move it in whole, so a cut-off build never looks installed.
-  const scratch = await mkdtemp(`${folder}.partial-`);
-  try {
-    await run('go', ['install', `-ldflags=-s -w -X ${VERSION_VAR}=v${HELM_VERSION}`, `${MODULE}@v${HELM_VERSION}`], {
-      env: { ...process.env, GOBIN: scratch, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    await rm(folder, { recursive: true, force: true });
-    await rename(scratch, folder);
-  } catch (err) {
-    await rm(scratch, { recursive: true, force: true });
-    throw new Error(`go install of helm failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
-  }
+  await goInstall({ what: 'helm', module: MODULE, version: HELM_VERSION, folder, ldflags: `-s -w -X ${VERSION_VAR}=v${HELM_VERSION}`, log, env: { CGO_ENABLED: '0' } });
   return binary;
 }
 
