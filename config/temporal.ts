@@ -134,7 +134,8 @@ export async function explainConnectionError(err: unknown, settings: TemporalSet
   const where = `cannot connect to Temporal at ${settings.address}`;
   if (options?.tls !== undefined) {
     const handshake = await probeTls(options);
-    if (handshake !== undefined) return `${where}: ${explainTls(handshake, settings)}`;
+    // A server that is not there is not a TLS problem: say so below.
+    if (handshake !== undefined && !/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH)$/.test(handshake.code)) return `${where}: ${explainTls(handshake, settings)}`;
   }
   if (/Unauthenticated|UNAUTHENTICATED|invalid api key|PermissionDenied|PERMISSION_DENIED/i.test(raw)) {
     return `${where}: the server refused the credentials (check the API key in ${settings.apiKeyEnv ?? 'temporal.apiKeyEnv'} or the client certificate)`;

@@ -106,3 +106,8 @@ test('an API key turns TLS on with the system CAs and is sent as the connection 
   // A plain local server: no TLS, no key.
   expect(connectionOptions(temporalSchema.parse(undefined), {})).toEqual({ address: '127.0.0.1:7233' });
 });
+
+test('with TLS configured but no server listening, the message says nothing answered', async () => {
+  const s = settings('127.0.0.1:1', fullMtls);
+  expect(await clientCall(s)).toMatch(/^cannot connect to Temporal at 127\.0\.0\.1:1: nothing answered \(/);
+});
