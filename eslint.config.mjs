@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.slipway/', 'coverage/', 'jest.config.js'] },
+  { ignores: ['node_modules/', '.slipway/', 'coverage/', 'dist/', 'jest.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -17,7 +17,7 @@ export default tseslint.config(
   },
   {
     // Workflow code must stay deterministic: no Node APIs.
-    files: ['workflows/**/*.ts'],
+    files: ['workflows/**/*.ts', 'worker/workflowInterceptors.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['node:*', 'fs', 'path', 'crypto', 'child_process', 'pino'] }],
     },

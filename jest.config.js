@@ -19,6 +19,8 @@ const shared = {
 module.exports = {
   // Two cores: workflow tests run their own workers, so files run one or two at a time.
   maxWorkers: 2,
+  // A global option: jest ignores it inside a project.
+  testTimeout: 120_000,
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
@@ -27,7 +29,6 @@ module.exports = {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/globalSetup.ts',
       globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
-      testTimeout: 120_000,
     },
   ],
 };

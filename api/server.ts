@@ -5,6 +5,7 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCom
 import type { SlipwayConfig } from '../config/schema';
 import type { Identity, TokenBook } from './auth';
 import { fromTemporal } from './errors';
+import { instrumentServer, type ApiMetrics } from './metrics';
 import { healthRoutes } from './routes/health';
 import { runRoutes } from './routes/runs';
 import { slackRoutes } from './routes/slack';
@@ -26,10 +27,12 @@ export interface ServerDeps {
   /** Clock for Slack signature checks (tests). */
   now?: () => number;
   logger?: FastifyBaseLogger;
+  /** Prometheus metrics served on GET /metrics (see api/metrics.ts). */
+  metrics?: ApiMetrics;
 }
 
-/** No bearer token: health, the OpenAPI document, and Slack (which signs its requests instead). */
-const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/slack/interactions']);
+/** No bearer token: health, metrics, the OpenAPI document, and Slack (which signs its requests instead). */
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/slack/interactions']);
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
@@ -56,6 +59,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
     transform: jsonSchemaTransform,
   });
+
+  if (deps.metrics !== undefined) instrumentServer(app, deps.metrics);
 
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PATHS.has(request.url.split('?')[0] ?? '')) return;

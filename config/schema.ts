@@ -114,6 +114,37 @@ export const environmentSchema = z.object({
   gate: gatePolicySchema.prefault({ required: false, approvers: [], deadline: '72h' }),
 });
 
+export const temporalTlsSchema = z
+  .object({
+    /** Host name the server's certificate must carry, when it differs from the address (SNI too). */
+    serverName: z.string().min(1).optional(),
+    /** Variable holding the CA bundle that signed the server's certificate (PEM, or a path to a PEM file). Unset: the system's CAs. */
+    caCertEnv: envVarName.optional(),
+    /** Variable holding this client's certificate for mTLS (PEM, or a path to a PEM file). */
+    clientCertEnv: envVarName.optional(),
+    /** Variable holding the client certificate's private key (PEM, or a path to a PEM file). */
+    clientKeyEnv: envVarName.optional(),
+  })
+  .refine((tls) => (tls.clientCertEnv === undefined) === (tls.clientKeyEnv === undefined), {
+    message: 'mTLS needs both clientCertEnv and clientKeyEnv (or neither)',
+    path: ['clientKeyEnv'],
+  });
+
+export const temporalSchema = z
+  .object({
+    /** host:port of the Temporal frontend, e.g. my-ns.a1b2c.tmprl.cloud:7233 or temporal-frontend:7233. */
+    address: z.string().min(1).prefault('127.0.0.1:7233'),
+    /** Web UI base URL, used for links in notifications (npm start sets it). */
+    uiUrl: z.url().optional(),
+    namespace: z.string().min(1).prefault('default'),
+    taskQueue: z.string().min(1).prefault('slipway'),
+    /** Connect over TLS; `tls: {}` uses the system's CAs. Implied by apiKeyEnv. */
+    tls: temporalTlsSchema.optional(),
+    /** Variable holding a Temporal Cloud API key (sent as a bearer token; turns TLS on). */
+    apiKeyEnv: envVarName.optional(),
+  })
+  .prefault({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'slipway' });
+
 export const approverSchema = z.object({
   id: identifier,
   slackUserId: z.string().min(1).optional(),
@@ -204,15 +235,7 @@ export const slipwayConfigSchema = z
         tokenBudget: z.number().int().positive().prefault(2_000_000),
       })
       .optional(),
-    temporal: z
-      .object({
-        address: z.string().min(1).prefault('127.0.0.1:7233'),
-        /** Web UI base URL, used for links in notifications (npm start sets it). */
-        uiUrl: z.url().optional(),
-        namespace: z.string().min(1).prefault('default'),
-        taskQueue: z.string().min(1).prefault('slipway'),
-      })
-      .prefault({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'slipway' }),
+    temporal: temporalSchema,
     api: z
       .object({
         host: z.string().min(1).prefault('127.0.0.1'),

@@ -5,13 +5,14 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes';
+import { goInstall } from './goInstall';
 import { stopProcess } from './process';
 
 const run = promisify(execFile);
@@ -40,26 +41,7 @@ export async function ensureTemporalCli(log: (line: string) => void = console.lo
   const binary = join(folder, 'temporal');
   if (existsSync(binary) && (await versionOf(binary)) === TEMPORAL_CLI_VERSION) return binary;
 
-  try {
-    await run('go', ['version']);
-  } catch {
-    throw new Error(`the Temporal CLI ${TEMPORAL_CLI_VERSION} is not installed and Go is not on PATH to build it; install Go or put temporal ${TEMPORAL_CLI_VERSION} on PATH`);
-  }
-  log(`slipway: building the Temporal CLI v${TEMPORAL_CLI_VERSION} with go install (once; cached in ${folder}) ...`);
-  await mkdir(dirname(folder), { recursive: true });
-  // Build into a scratch folder and move it in whole, so a cut-off build never looks installed.
-  const scratch = await mkdtemp(`${folder}.partial-`);
-  try {
-    await run('go', ['install', `-ldflags=-X ${VERSION_VAR}=${TEMPORAL_CLI_VERSION}`, `${MODULE}@v${TEMPORAL_CLI_VERSION}`], {
-      env: { ...process.env, GOBIN: scratch, GOFLAGS: '-buildvcs=false' },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    await rm(folder, { recursive: true, force: true });
-    await rename(scratch, folder);
-  } catch (err) {
-    await rm(scratch, { recursive: true, force: true });
-    throw new Error(`go install of the Temporal CLI failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
-  }
+  await goInstall({ what: 'the Temporal CLI', module: MODULE, version: TEMPORAL_CLI_VERSION, folder, ldflags: `-X ${VERSION_VAR}=${TEMPORAL_CLI_VERSION}`, log });
   return binary;
 }
 

@@ -8,6 +8,8 @@ export interface WorkerDeps {
   activities: Activities;
   /** Pre-bundled workflow code (tests bundle once per file); otherwise bundled from workflows/. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Interceptors and sinks for metrics and traces (worker/telemetry.ts). */
+  telemetry?: Pick<WorkerOptions, 'interceptors' | 'sinks'>;
   /** Overrides for tests (e.g. a short sticky-queue timeout). */
   options?: Partial<WorkerOptions>;
 }
@@ -22,6 +24,7 @@ export async function buildWorker(deps: WorkerDeps): Promise<Worker> {
     taskQueue: deps.taskQueue,
     activities: deps.activities,
     ...(deps.workflowBundle !== undefined ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...deps.telemetry,
     ...deps.options,
   });
 }

@@ -4,32 +4,54 @@ import { createActivities } from '../activities';
 import { loadConfig } from '../config/load';
 import { configPath, fatal, logger } from '../config/runtime';
 import { ensurePrometheus } from '../scripts/prometheus';
+import { connectExplained, connectionOptions } from '../config/temporal';
+import { setUpTracing } from '../config/tracing';
 import { buildWorker } from './build';
+import { prebuiltWorkflowBundle } from './bundle';
+import { startMetricsServer, WorkerMetrics } from './metrics';
 import { registerSearchAttributes } from './searchAttributes';
+import { addressFromEnv, installRuntime, workerTelemetry } from './telemetry';
 
 async function main(): Promise<void> {
-  const config = await loadConfig(configPath());
-  const operator = await Connection.connect({ address: config.temporal.address });
-  const added = await registerSearchAttributes(operator, config.temporal.namespace);
+  const file = configPath();
+  const config = await loadConfig(file);
+  const temporal = config.temporal;
+  const tracing = setUpTracing('slipway-worker');
+  const metrics = new WorkerMetrics();
+  // The SDK's own metrics (task slots, schedule-to-start latency) on one port, Slipway's on another.
+  installRuntime(addressFromEnv(process.env.SLIPWAY_SDK_METRICS_ADDRESS, '127.0.0.1:9465'));
+  const options = connectionOptions(temporal);
+  const operator = await connectExplained(temporal, options, () => Connection.connect(options));
+  const added = await registerSearchAttributes(operator, temporal.namespace);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
   await operator.close();
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await connectExplained(temporal, options, () => NativeConnection.connect(options));
+  const bundle = prebuiltWorkflowBundle();
   const worker = await buildWorker({
     connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
+    namespace: temporal.namespace,
+    taskQueue: temporal.taskQueue,
     activities: createActivities({
       logger,
       // Tools are located (and installed, for a local start) here, never inside an activity.
       promtool: process.env.SLIPWAY_PROMTOOL ?? (await ensurePrometheus((line) => logger.info(line))).promtool,
-      namespace: config.temporal.namespace,
+      namespace: temporal.namespace,
       ...(config.slack ? { slack: config.slack } : {}),
-      ...(process.env.SLIPWAY_TEMPORAL_UI_URL || config.temporal.uiUrl ? { temporalUiUrl: process.env.SLIPWAY_TEMPORAL_UI_URL ?? config.temporal.uiUrl } : {}),
+      ...(process.env.SLIPWAY_TEMPORAL_UI_URL || temporal.uiUrl ? { temporalUiUrl: process.env.SLIPWAY_TEMPORAL_UI_URL ?? temporal.uiUrl } : {}),
     }),
+    telemetry: workerTelemetry({ metrics, tracing }),
+    ...(bundle !== undefined ? { workflowBundle: bundle } : {}),
   });
-  logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker started');
+  const metricsAddress = addressFromEnv(process.env.SLIPWAY_WORKER_METRICS_ADDRESS, '127.0.0.1:9464');
+  const server = metricsAddress !== undefined ? await startMetricsServer(metricsAddress, metrics.registry, () => worker.getState() === 'RUNNING') : undefined;
+  logger.info(
+    { taskQueue: temporal.taskQueue, address: temporal.address, tls: options.tls !== undefined, metrics: server?.url, traces: tracing.endpoint, prebuiltBundle: bundle?.codePath },
+    'worker started',
+  );
   // The SDK shuts the worker down gracefully on SIGINT/SIGTERM: running activities finish or are handed back.
   await worker.run();
+  await server?.close();
+  await tracing.shutdown();
   await connection.close();
   logger.info('worker stopped');
 }

@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { ensureHelm } from '../../scripts/helm';
 import { ensureKubernetes } from '../../scripts/kubernetes';
 import { ensurePrometheus } from '../../scripts/prometheus';
 import { ensureTemporalCli, freePort, startDevServer, type DevServer } from '../../scripts/temporal';
@@ -17,6 +18,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.SLIPWAY_TEST_PROMTOOL = prometheus.promtool;
   // The control plane is built once per machine (about ten minutes cold), then reused from the cache.
   process.env.SLIPWAY_TEST_KUBE_BINARIES = JSON.stringify(await ensureKubernetes(progress));
+  process.env.SLIPWAY_TEST_HELM = await ensureHelm(progress);
   const [server, bundle] = await Promise.all([
     freePort().then((port) => startDevServer({ binary, port, logFile: join(dir, 'temporal.log') })),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
