@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWorkspaceTool, type ToolContext } from '../../activities/agents/tools';
@@ -8,6 +8,7 @@ let outside: string;
 
 beforeEach(async () => {
   const root = await mkdtemp(join(tmpdir(), 'slipway-tools-'));
+  await chmod(root, 0o755);
   outside = await mkdtemp(join(tmpdir(), 'slipway-outside-'));
   await writeFile(join(outside, 'secret.txt'), 'do not read');
   await mkdir(join(root, 'src'));
@@ -32,9 +33,9 @@ test('view, create, replace, insert and search work inside the worktree', async 
 test.each([
   ['a parent path', 'view', { path: '../x' }, /outside the workspace/],
   ['an absolute path', 'view', { path: '/etc/passwd' }, /absolute paths are refused/],
-  ['a symlinked folder out', 'view', { path: 'escape/secret.txt' }, /outside the workspace through a symlink/],
-  ['a symlinked file out', 'str_replace', { path: 'secret-link', old_str: 'do', new_str: 'x' }, /outside the workspace through a symlink/],
-  ['writing through a symlink', 'create_file', { path: 'escape/new.txt', content: 'x' }, /through a symlink/],
+  ['a symlinked folder out', 'view', { path: 'escape/secret.txt' }, /^escape is a symlink: tools never follow symlinks/],
+  ['a symlinked file out', 'str_replace', { path: 'secret-link', old_str: 'do', new_str: 'x' }, /^secret-link is a symlink: tools never follow symlinks/],
+  ['writing through a symlink', 'create_file', { path: 'escape/new.txt', content: 'x' }, /^escape is a symlink/],
   ['a file over the size cap', 'create_file', { path: 'big.txt', content: 'x'.repeat(2000) }, /over the 1024-byte limit/],
   ['a command not in the allow-list', 'run_command', { command: 'cat /etc/passwd' }, /command not allowed: cat \/etc\/passwd\. Allowed: echo tests passed \| sleep 5/],
   ['an unknown tool', 'rm_rf', { path: '.' }, /unknown tool rm_rf/],
