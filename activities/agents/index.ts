@@ -1,10 +1,13 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/common';
+import type { Logger } from 'pino';
+import { defaultSandboxSettings, type SandboxSettings } from '../../config/sandbox';
 import type { SlipwayConfig } from '../../config/schema';
 import { emptyUsage, type TokenUsage } from '../../workflows/state';
+import { configuredWorktreePaths, verifiedGitDirHint } from '../repo/git';
 import { commitPaths } from '../repo/workspace';
+import { requireSandbox } from '../sandbox/status';
+import { writeWorktreeFile } from '../sandbox/worktreeFs';
 import { architect, docsWriter, reviewerComments, serviceRole, serviceRoleName, specWriter, taskPlanner, type ServiceRoleKind } from './roles';
 import { runAgent, type Role } from './runtime';
 import { openClarifications, requirementsChecklist, specScaffold } from './specTemplate';
@@ -14,6 +17,12 @@ export interface Workspace {
   branch: string;
   path: string;
   specDir: string;
+  /**
+   * The worktree's admin folder in the main repository (`<repo>/.git/worktrees/<name>`), found from
+   * the repository's side when the workspace was prepared; Slipway's git uses it instead of the
+   * worktree's own `.git` file, which the agent can rewrite. Absent in workspaces recorded earlier.
+   */
+  gitDir?: string;
 }
 
 /** Every agent input carries what the run has spent so far, against the run's token budget. */
@@ -81,13 +90,21 @@ function needsLlm(activity: string, role: string): never {
   throw ApplicationFailure.nonRetryable(`${activity} needs an llm section in config: the ${role} is an LLM agent`, 'LlmNotConfigured');
 }
 
+/** Worktree paths the repository's git config points to; the agents' tools never write them. */
+async function protectedPaths(workspace: Workspace): Promise<string[]> {
+  const gitDir = workspace.gitDir ?? (await verifiedGitDirHint(workspace.path));
+  return (await configuredWorktreePaths({ gitDir, worktree: workspace.path })).map((p) => p.path);
+}
+
 /** Runs a role in the run's workspace with the config's model and limits, then commits (and pushes) what it wrote. */
-export function createAgentRunner(config: SlipwayConfig) {
+export function createAgentRunner(config: SlipwayConfig, sandbox: SandboxSettings = defaultSandboxSettings(), logger?: Logger) {
   return async function agent<T>(role: Role<T>, prompt: string, input: Budgeted & { runId: string; workspace: Workspace }, commands: string[], commitMessage: string) {
     const llm = config.llm;
     if (llm === undefined) throw new Error('unreachable: agent() without llm');
     const apiKey = process.env[llm.apiKeyEnv];
     if (!apiKey) throw ApplicationFailure.nonRetryable(`${llm.apiKeyEnv} is not set: the agents cannot call the Anthropic API`, 'LlmNotConfigured');
+    // No sandbox, no run: checked before the model spends a token.
+    await requireSandbox(sandbox, logger, `the ${role.name} of run ${input.runId}`);
     const client = new Anthropic({ apiKey, ...(llm.baseUrl ? { baseURL: llm.baseUrl } : {}), maxRetries: 3, timeout: 10 * 60_000 });
     const ctx: ToolContext = {
       root: input.workspace.path,
@@ -95,6 +112,9 @@ export function createAgentRunner(config: SlipwayConfig) {
       commands,
       commandTimeoutMs: 10 * 60_000,
       outputCapBytes: 16 * 1024,
+      sandbox,
+      protectedPaths: await protectedPaths(input.workspace),
+      ...(logger !== undefined ? { logger } : {}),
       commit: (message) => commitPaths(input.workspace, ['.'], `${message}\n\nRun ${input.runId}.`, config.repository.remote),
     };
     const outcome = await runAgent(client, role, prompt, ctx, {
@@ -108,10 +128,11 @@ export function createAgentRunner(config: SlipwayConfig) {
   };
 }
 
-export function createAgentActivities(deps: { config: SlipwayConfig }) {
+/** `sandbox` is config's `sandbox:` section (bubblewrap with default limits when absent). */
+export function createAgentActivities(deps: { config: SlipwayConfig; sandbox?: SandboxSettings; logger?: Logger }) {
   const { config } = deps;
 
-  const agent = createAgentRunner(config);
+  const agent = createAgentRunner(config, deps.sandbox, deps.logger);
 
   async function serviceWork(kind: ServiceRoleKind, activity: string, input: ServiceWorkInput): Promise<ImplementResult> {
     const role = serviceRoleName(kind);
@@ -151,8 +172,8 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
         date: new Date().toISOString().slice(0, 10),
         comments: input.comments,
       });
-      await writeText(join(input.workspace.path, specPath), spec);
-      await writeText(join(input.workspace.path, checklistPath), requirementsChecklist({ feature: input.feature, specPath }));
+      await writeText(input.workspace, specPath, spec);
+      await writeText(input.workspace, checklistPath, requirementsChecklist({ feature: input.feature, specPath }));
       const round = input.comments.length + 1;
       await commitPaths(input.workspace, [specPath, checklistPath], `spec: scaffold ${input.workspace.branch} (round ${round})\n\nRun ${input.runId}. No LLM is configured: complete the marked sections on this branch.`, config.repository.remote);
       return {
@@ -208,7 +229,7 @@ export function createAgentActivities(deps: { config: SlipwayConfig }) {
 }
 export type AgentActivities = ReturnType<typeof createAgentActivities>;
 
-async function writeText(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, text);
+/** Slipway's own writes into the worktree go through the same symlink-proof path as the agents' tools. */
+async function writeText(workspace: Workspace, path: string, text: string): Promise<void> {
+  await writeWorktreeFile(workspace.path, path, text, 16 * 1024 * 1024);
 }

@@ -1,9 +1,11 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
+import { Context } from '@temporalio/activity';
+import { defaultSandboxSettings, type SandboxSettings } from '../../config/sandbox';
 import type { SlipwayConfig } from '../../config/schema';
 import type { Workspace } from '../agents';
 import { heartbeatIfActivity } from '../heartbeat';
-import { runShell } from './shell';
+import { runConfined } from '../sandbox/confined';
 
 export interface CheckResult {
   ok: boolean;
@@ -14,8 +16,19 @@ export interface CheckResult {
 export const PREDEPLOY = 'predeploy';
 export const PERF = 'perf';
 
-export function createCommandActivities(deps: { config: SlipwayConfig; logger: Logger }) {
+/** The activity's cancellation, when running as one: cancelling the activity kills its sandbox. */
+function cancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `sandbox` is config's `sandbox:` section (bubblewrap with default limits when absent). */
+export function createCommandActivities(deps: { config: SlipwayConfig; logger: Logger; sandbox?: SandboxSettings }) {
   const { config } = deps;
+  const sandbox = deps.sandbox ?? defaultSandboxSettings();
 
   /** Runs the named command of each service in the worktree; a service without one is reported, not failed. */
   async function runEach(kind: string, services: string[], workspace: Workspace, env: Record<string, string>): Promise<CheckResult> {
@@ -30,11 +43,28 @@ export function createCommandActivities(deps: { config: SlipwayConfig; logger: L
         continue;
       }
       heartbeatIfActivity({ service: name, kind });
-      const result = await runShell(command, { cwd: workspace.path, timeoutMs: 20 * 60_000, outputCapBytes: 8 * 1024, env });
-      const passed = !result.timedOut && result.code === 0;
+      const signal = cancellation();
+      const result = await runConfined(
+        sandbox,
+        {
+          command,
+          worktree: workspace.path,
+          cwd: workspace.path,
+          env,
+          // Only command names the config lists get the network (e.g. a predeploy smoke test against dev).
+          network: sandbox.network.commands.includes(kind),
+          timeoutMs: 20 * 60_000,
+          outputCapBytes: 8 * 1024,
+          onHeartbeat: (elapsedMs) => heartbeatIfActivity({ service: name, kind, elapsedMs }),
+          ...(signal !== undefined ? { signal } : {}),
+        },
+        deps.logger,
+      );
+      const passed = !result.timedOut && result.error === undefined && result.code === 0;
       ok &&= passed;
       const tail = passed ? '' : `\n${result.output.trimEnd().split('\n').slice(-15).map((l) => `    ${l}`).join('\n')}`;
-      lines.push(`${name}: \`${command}\` ${result.timedOut ? 'timed out' : `exited ${result.code}`} after ${(result.ms / 1000).toFixed(1)} s${tail}`);
+      const ended = result.timedOut ? 'timed out' : result.error !== undefined ? `did not complete (${result.error})` : `exited ${result.code}`;
+      lines.push(`${name}: \`${command}\` ${ended} after ${(result.ms / 1000).toFixed(1)} s${tail}`);
     }
     return { ok, summary: lines.join('\n') };
   }

@@ -1,9 +1,8 @@
 import type { SlipwayConfig } from '../../config/schema';
 import type { RunState } from '../../workflows/state';
 import type { Workspace } from '../agents';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { writeWorktreeFile } from '../sandbox/worktreeFs';
 import { runReport } from './report';
 import { commitPaths, prepareWorkspace } from './workspace';
 
@@ -18,8 +17,8 @@ export function createRepoActivities(deps: { config: SlipwayConfig }) {
       const workspace = input.state.workspace;
       if (workspace === undefined) throw ApplicationFailure.nonRetryable(`run ${input.state.runId} has no workspace to write its report in`, 'NoWorkspace');
       const path = `${workspace.specDir}/report.md`;
-      await mkdir(dirname(join(workspace.path, path)), { recursive: true });
-      await writeFile(join(workspace.path, path), runReport(input.state));
+      // The worktree is the agents': a symlink planted at this path must not redirect Slipway's write.
+      await writeWorktreeFile(workspace.path, path, runReport(input.state), 16 * 1024 * 1024);
       await commitPaths(workspace, [path], `report: ${workspace.branch}\n\nRun ${input.state.runId}, ${input.state.status}.`, deps.config.repository.remote);
       return { path };
     },
