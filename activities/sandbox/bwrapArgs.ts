@@ -64,7 +64,9 @@ export interface BwrapPlan {
 export function limitedShell(limits: SandboxLimits, command: string): string[] {
   const kib = (bytes: number) => Math.max(1, Math.floor(bytes / 1024));
   const ulimits = [
-    `ulimit -t ${limits.cpuSeconds}`,
+    // A soft limit below the hard one: SIGXCPU first (the exit code says why), SIGKILL only if that is ignored.
+    `ulimit -S -t ${limits.cpuSeconds}`,
+    `ulimit -H -t ${limits.cpuSeconds + 5}`,
     `ulimit -d ${kib(limits.memoryBytes)}`,
     `ulimit -u ${limits.processes}`,
     `ulimit -f ${kib(limits.fileSizeBytes)}`,
