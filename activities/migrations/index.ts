@@ -2,12 +2,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import { simpleGit } from 'simple-git';
 import type { ServiceConfig, SlipwayConfig } from '../../config/schema';
 import type { TokenUsage } from '../../workflows/state';
 import { createAgentRunner, type Workspace } from '../agents';
 import { migrationWriter, reviewerComments } from '../agents/roles';
 import { heartbeatIfActivity } from '../heartbeat';
+import { verifiedGitDirHint, worktreeGit } from '../repo/git';
 import { commitPaths } from '../repo/workspace';
 import { fileNameOf, readMigrations, type MigrationFile } from './files';
 import { lintMigrations, type LintFinding } from './lint';
@@ -68,9 +68,11 @@ export function createMigrationActivities(deps: { config: SlipwayConfig; logger:
   /** Migration files this feature branch adds (compared with the base branch). */
   const newOnBranch = async (service: ReturnType<typeof serviceOf>, workspace: Workspace): Promise<MigrationFile[]> => {
     const dir = migrationsDir(service, workspace);
-    const changed = await simpleGit(workspace.path).raw(['diff', '--name-only', `${config.repository.baseBranch}...HEAD`, '--', relative(workspace.path, dir)]);
+    // Slipway's git on the worktree: the admin folder named, no hooks or fsmonitor (a rewritten .git must not steer it).
+    const git = worktreeGit({ gitDir: workspace.gitDir ?? (await verifiedGitDirHint(workspace.path)), worktree: workspace.path });
+    const changed = await git.raw(['diff', '--name-only', '--no-ext-diff', `${config.repository.baseBranch}...HEAD`, '--', relative(workspace.path, dir)]);
     const added = new Set(changed.split('\n').filter(Boolean).map((p) => basename(p)));
-    const uncommitted = await simpleGit(workspace.path).raw(['ls-files', '--others', '--exclude-standard', '--', relative(workspace.path, dir)]);
+    const uncommitted = await git.raw(['ls-files', '--others', '--exclude-standard', '--', relative(workspace.path, dir)]);
     uncommitted.split('\n').filter(Boolean).forEach((p) => added.add(basename(p)));
     return (await readMigrations(dir, service.database.layout)).filter((m) => added.has(basename(m.upPath)));
   };
