@@ -5,10 +5,10 @@
  */
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, readdir } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
+import { unpackDebianPackage } from './debian';
 import { cacheDir } from './temporal';
 
 const run = promisify(execFile);
@@ -51,39 +51,11 @@ export async function locateBubblewrap(): Promise<string | undefined> {
 export async function ensureBubblewrap(log: (line: string) => void = console.log): Promise<string> {
   const found = await locateBubblewrap();
   if (found !== undefined) return found;
-  const tools = join(cacheDir(), 'tools');
-  log(`slipway: fetching Debian's bubblewrap package into ${tools} (once) ...`);
-  const scratch = await mkdtemp(join(tmpdir(), 'slipway-bubblewrap-'));
-  let partial: string | undefined;
+  log(`slipway: fetching Debian's bubblewrap package into ${join(cacheDir(), 'tools')} (once) ...`);
   try {
-    const download = () => run('apt-get', ['download', 'bubblewrap'], { cwd: scratch, maxBuffer: 16 * 1024 * 1024 });
-    try {
-      await download();
-    } catch {
-      // A machine that never ran `apt-get update` has no package lists yet.
-      await run('apt-get', ['update', '-qq'], { maxBuffer: 16 * 1024 * 1024 });
-      await download();
-    }
-    const deb = (await readdir(scratch)).find((f) => f.endsWith('.deb'));
-    if (deb === undefined) throw new Error('apt-get download bubblewrap produced no .deb');
-    const version = deb.replace(/^bubblewrap_/, '').replace(/_[^_]+\.deb$/, '').replace(/[^A-Za-z0-9.+-]/g, '_');
-    await mkdir(tools, { recursive: true });
-    const target = join(tools, `bubblewrap-${version}`);
-    // Unpack beside the target and move it in whole, so a cut-off unpack never looks installed.
-    partial = await mkdtemp(`${target}.partial-`);
-    await run('dpkg-deb', ['-x', join(scratch, deb), partial]);
-    if (!(await works(join(partial, BINARY)))) throw new Error(`the unpacked ${join(partial, BINARY)} does not run (missing libselinux1 or libcap2?)`);
-    await rm(target, { recursive: true, force: true });
-    await rename(partial, target);
-    partial = undefined;
-    return join(target, BINARY);
+    return join(await unpackDebianPackage('bubblewrap', (folder) => works(join(folder, BINARY))), BINARY);
   } catch (err) {
-    throw new Error(
-      `could not install bubblewrap from Debian's package (${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}); install the bubblewrap package or put bwrap on PATH`,
-    );
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-    if (partial !== undefined) await rm(partial, { recursive: true, force: true });
+    throw new Error(`${(err as Error).message}; install the bubblewrap package or put bwrap on PATH`);
   }
 }
 

@@ -80,46 +80,31 @@ async function create(ctx: ToolContext, input: { path: string; content: string }
   });
 }
 
+/** Rewrites an existing file through one descriptor; `change` returns the new text (capped) or throws a ToolError. */
+const rewrite = (ctx: ToolContext, path: string, change: (text: string) => string) =>
+  confined(() => updateWorktreeFile(ctx.root, path, ctx.maxFileBytes, change, ctx.protectedPaths));
+
 async function strReplace(ctx: ToolContext, input: { path: string; old_str: string; new_str: string }): Promise<string> {
   if (input.old_str === '') throw new ToolError('old_str must not be empty');
   let line = 0;
-  await confined(() =>
-    updateWorktreeFile(
-      ctx.root,
-      input.path,
-      ctx.maxFileBytes,
-      (text) => {
-        const lines: number[] = [];
-        for (let at = text.indexOf(input.old_str); at !== -1; at = text.indexOf(input.old_str, at + 1)) {
-          lines.push(text.slice(0, at).split('\n').length);
-          if (lines.length > 50) break;
-        }
-        if (lines.length === 0) throw new ToolError(`old_str was not found in ${input.path}`);
-        if (lines.length > 1) throw new ToolError(`old_str is not unique in ${input.path}: it occurs ${lines.length > 50 ? 'over 50' : lines.length} times, at lines ${lines.slice(0, 50).join(', ')}; include more context`);
-        line = lines[0] as number;
-        return text.replace(input.old_str, () => input.new_str);
-      },
-      ctx.protectedPaths,
-    ),
-  );
+  await rewrite(ctx, input.path, (text) => {
+    const lines: number[] = [];
+    for (let at = text.indexOf(input.old_str); at !== -1 && lines.length <= 50; at = text.indexOf(input.old_str, at + 1)) lines.push(text.slice(0, at).split('\n').length);
+    if (lines.length === 0) throw new ToolError(`old_str was not found in ${input.path}`);
+    if (lines.length > 1) throw new ToolError(`old_str is not unique in ${input.path}: it occurs ${lines.length > 50 ? 'over 50' : lines.length} times, at lines ${lines.slice(0, 50).join(', ')}; include more context`);
+    line = lines[0] as number;
+    return text.replace(input.old_str, () => input.new_str);
+  });
   return `replaced 1 occurrence in ${shown(input.path)} (line ${line})`;
 }
 
 async function insert(ctx: ToolContext, input: { path: string; insert_line: number; text: string }): Promise<string> {
-  await confined(() =>
-    updateWorktreeFile(
-      ctx.root,
-      input.path,
-      ctx.maxFileBytes,
-      (text) => {
-        const lines = text.split('\n');
-        if (input.insert_line < 0 || input.insert_line > lines.length) throw new ToolError(`insert_line must be between 0 and ${lines.length}`);
-        lines.splice(input.insert_line, 0, ...input.text.split('\n'));
-        return lines.join('\n');
-      },
-      ctx.protectedPaths,
-    ),
-  );
+  await rewrite(ctx, input.path, (text) => {
+    const lines = text.split('\n');
+    if (input.insert_line < 0 || input.insert_line > lines.length) throw new ToolError(`insert_line must be between 0 and ${lines.length}`);
+    lines.splice(input.insert_line, 0, ...input.text.split('\n'));
+    return lines.join('\n');
+  });
   return `inserted ${input.text.split('\n').length} line(s) after line ${input.insert_line} of ${shown(input.path)}`;
 }
 
