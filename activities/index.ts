@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { SandboxSettings } from '../config/sandbox';
 import { createAgentActivities } from './agents';
 import { createCommandActivities } from './commands';
 import { createKubernetesActivities } from './kubernetes';
@@ -17,6 +18,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** promtool's path, located at start-up. */
   promtool: string;
+  /** How commands from a run's branch are confined (the worker's `sandbox:` section). */
+  sandbox?: SandboxSettings;
   slack?: SlackSettings;
   /** For links in notifications. */
   temporalUiUrl?: string;
@@ -26,12 +29,13 @@ export interface ActivityDeps {
 /** The one place that wires every activity to its clients. */
 export function createActivities(deps: ActivityDeps) {
   const { logger } = deps;
+  const sandbox = deps.sandbox !== undefined ? { sandbox: deps.sandbox } : {};
   return {
-    ...createAgentActivities({ logger }),
-    ...createRepoActivities({ logger }),
-    ...createCommandActivities({ logger }),
-    ...createMigrationActivities({ logger }),
-    ...createKubernetesActivities({ logger }),
+    ...createAgentActivities({ logger, ...sandbox }),
+    ...createRepoActivities({ logger, ...sandbox }),
+    ...createCommandActivities({ logger, ...sandbox }),
+    ...createMigrationActivities({ logger, ...sandbox }),
+    ...createKubernetesActivities({ logger, ...sandbox }),
     ...createPrometheusActivities({ logger }),
     ...createObservabilityActivities({ logger, promtool: deps.promtool }),
     ...createSlackActivities({ logger, namespace: deps.namespace, ...(deps.slack ? { slack: deps.slack } : {}), ...(deps.temporalUiUrl ? { temporalUiUrl: deps.temporalUiUrl } : {}) }),

@@ -1,5 +1,6 @@
 import ms from 'ms';
 import { z } from 'zod';
+import { sandboxSchema } from './sandbox';
 
 /** A human duration such as "15m", "30s" or "72h", turned into milliseconds. */
 export const durationSchema = z
@@ -236,6 +237,8 @@ export const slipwayConfigSchema = z
       })
       .optional(),
     temporal: temporalSchema,
+    /** How commands from a run's branch and the agents' run_command are confined (bubblewrap by default). */
+    sandbox: sandboxSchema.prefault({}),
     api: z
       .object({
         host: z.string().min(1).prefault('127.0.0.1'),

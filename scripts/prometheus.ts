@@ -5,11 +5,12 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { unpackDebianPackage } from './debian';
 import { stopProcess } from './process';
 import { cacheDir, freePort } from './temporal';
 
@@ -30,39 +31,19 @@ async function works(binary: string): Promise<boolean> {
 export async function ensurePrometheus(log: (line: string) => void = console.log): Promise<PrometheusTools> {
   if ((await works('prometheus')) && (await works('promtool'))) return { prometheus: 'prometheus', promtool: 'promtool' };
   const tools = join(cacheDir(), 'tools');
-  const cached = (await readdir(tools).catch(() => [] as string[])).filter((d) => d.startsWith('prometheus-')).sort().reverse();
+  const cached = (await readdir(tools).catch(() => [] as string[])).filter((d) => d.startsWith('prometheus-') && !d.includes('.partial-')).sort().reverse();
   for (const dir of cached) {
     const found = { prometheus: join(tools, dir, 'usr/bin/prometheus'), promtool: join(tools, dir, 'usr/bin/promtool') };
     if ((await works(found.prometheus)) && (await works(found.promtool))) return found;
   }
 
   log(`slipway: fetching Debian's prometheus package into ${tools} (once) ...`);
-  const scratch = await mkdtemp(join(tmpdir(), 'slipway-prometheus-'));
+  const bothWork = async (folder: string) => (await works(join(folder, 'usr/bin/prometheus'))) && (await works(join(folder, 'usr/bin/promtool')));
   try {
-    const download = () => run('apt-get', ['download', 'prometheus'], { cwd: scratch, maxBuffer: 16 * 1024 * 1024 });
-    try {
-      await download();
-    } catch {
-      // A machine that never ran `apt-get update` has no package lists yet.
-      await run('apt-get', ['update', '-qq'], { maxBuffer: 16 * 1024 * 1024 });
-      await download();
-    }
-    const deb = (await readdir(scratch)).find((f) => f.endsWith('.deb'));
-    if (deb === undefined) throw new Error('apt-get download prometheus produced no .deb');
-    const version = deb.replace(/^prometheus_/, '').replace(/_[^_]+\.deb$/, '').replace(/[^A-Za-z0-9.+-]/g, '_');
-    const unpacked = join(scratch, 'root');
-    await run('dpkg-deb', ['-x', join(scratch, deb), unpacked]);
-    await mkdir(tools, { recursive: true });
-    const target = join(tools, `prometheus-${version}`);
-    await rm(target, { recursive: true, force: true });
-    await rename(unpacked, target);
+    const target = await unpackDebianPackage('prometheus', bothWork);
     return { prometheus: join(target, 'usr/bin/prometheus'), promtool: join(target, 'usr/bin/promtool') };
   } catch (err) {
-    throw new Error(
-      `could not install Prometheus from Debian's package (${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}); install the prometheus package or put prometheus and promtool on PATH`,
-    );
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
+    throw new Error(`${(err as Error).message}; install the prometheus package or put prometheus and promtool on PATH`);
   }
 }
 

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../config/load';
+import { ensureBubblewrap } from './bubblewrap';
 import { stopProcess } from './process';
 import { ensureTemporalCli, startDevServer } from './temporal';
 
@@ -78,6 +79,8 @@ async function main(): Promise<void> {
   const configFile = chooseConfig();
   const config = await loadConfig(configFile); // fails here, naming the bad field
   const binary = await ensureTemporalCli();
+  // Commands from run branches run under bubblewrap; without it the worker refuses them (SandboxUnavailable) rather than run them bare.
+  await ensureBubblewrap().catch((err: Error) => console.error(`slipway: ${err.message}; agent and command activities will refuse to run`));
   const port = Number(config.temporal.address.split(':').pop());
   const uiPort = Number(process.env.SLIPWAY_TEMPORAL_UI_PORT ?? port + 1000);
   console.log(`slipway: starting the Temporal dev server (runs kept in ${join(stateDir, 'temporal.db')}) ...`);

@@ -7,10 +7,10 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
+import { cacheDir } from '../config/toolCache';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes';
 import { goInstall } from './goInstall';
 import { stopProcess } from './process';
@@ -21,9 +21,7 @@ export const TEMPORAL_CLI_VERSION = '1.5.1';
 const MODULE = 'github.com/temporalio/cli/cmd/temporal';
 const VERSION_VAR = 'github.com/temporalio/cli/temporalcli.Version';
 
-export function cacheDir(): string {
-  return process.env.SLIPWAY_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'slipway');
-}
+export { cacheDir };
 
 async function versionOf(binary: string): Promise<string | undefined> {
   try {

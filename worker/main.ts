@@ -3,6 +3,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { loadConfig } from '../config/load';
 import { configPath, fatal, logger } from '../config/runtime';
+import { checkSandbox } from '../activities/sandbox';
+import { ensureBubblewrap } from '../scripts/bubblewrap';
 import { ensurePrometheus } from '../scripts/prometheus';
 import { connectExplained, connectionOptions } from '../config/temporal';
 import { setUpTracing } from '../config/tracing';
@@ -27,6 +29,9 @@ async function main(): Promise<void> {
   await operator.close();
   const connection = await connectExplained(temporal, options, () => NativeConnection.connect(options));
   const bundle = prebuiltWorkflowBundle();
+  // No sandbox, no run: without one the agent and command activities refuse (unless sandbox.mode is none, said loudly).
+  if (config.sandbox.mode === 'bubblewrap') await ensureBubblewrap((line) => logger.info(line)).catch((err: Error) => logger.error({ err: err.message }, 'bubblewrap could not be installed'));
+  await checkSandbox(config.sandbox, logger);
   const worker = await buildWorker({
     connection,
     namespace: temporal.namespace,
@@ -36,6 +41,7 @@ async function main(): Promise<void> {
       // Tools are located (and installed, for a local start) here, never inside an activity.
       promtool: process.env.SLIPWAY_PROMTOOL ?? (await ensurePrometheus((line) => logger.info(line))).promtool,
       namespace: temporal.namespace,
+      sandbox: config.sandbox,
       ...(config.slack ? { slack: config.slack } : {}),
       ...(process.env.SLIPWAY_TEMPORAL_UI_URL || temporal.uiUrl ? { temporalUiUrl: process.env.SLIPWAY_TEMPORAL_UI_URL ?? temporal.uiUrl } : {}),
     }),

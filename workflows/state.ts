@@ -46,6 +46,8 @@ export const workspaceSchema = z.object({
   path: z.string(),
   /** specs/NNN-name, relative to the worktree. */
   specDir: z.string(),
+  /** The worktree's admin folder in the main repository: Slipway's git never trusts the worktree's own `.git`. */
+  gitDir: z.string().optional(),
 });
 export type Workspace = z.infer<typeof workspaceSchema>;
 

@@ -1,13 +1,12 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
+import type { SandboxSettings } from '../../config/sandbox';
 import type { LlmSettings, RepositorySettings, ServiceSettings } from '../../config/settings';
 import { emptyUsage, type TokenUsage, type Workspace } from '../../workflows/state';
 import { commitPaths, syncWorkspace } from '../repo/workspace';
+import { kindOf, readWorktreeFile, writeWorktreeFile } from '../sandbox/worktreeFs';
 import { architect, docsWriter, reviewerComments, serviceRole, serviceRoleName, specWriter, taskPlanner, type ServiceRoleKind } from './roles';
-import { requireLlm, runRole, type Budgeted } from './runner';
+import { createRoleRunner, requireLlm, type Budgeted } from './runner';
 import { dataModelScaffold, openClarifications, plannedServicesOf, planScaffold, requirementsChecklist, specScaffold, tasksScaffold, taskCountOf } from './scaffolds';
 
 /** Where a run writes: its worktree, and how its branch reaches people (the remote). */
@@ -76,10 +75,12 @@ export interface DocsResult {
 
 const today = () => new Date().toISOString().slice(0, 10);
 
+/** Slipway's own writes into the worktree go through the same symlink-proof path as the agents' tools. */
 async function writeText(root: string, path: string, text: string): Promise<void> {
-  await mkdir(dirname(join(root, path)), { recursive: true });
-  await writeFile(join(root, path), text);
+  await writeWorktreeFile(root, path, text, 16 * 1024 * 1024);
 }
+
+const exists = async (root: string, path: string) => (await kindOf(root, path)) === 'file';
 
 /** The gate text for a person's step: what to write, where, and how to say it is done. */
 function personInstructions(input: InWorkspace, what: string, files: string[]): string {
@@ -89,7 +90,10 @@ function personInstructions(input: InWorkspace, what: string, files: string[]): 
   return `${what}\nFiles: ${files.map((f) => `\`${f}\``).join(', ')}.\n${where}\nThen approve this gate: Slipway checks what was committed and reopens the gate with the reasons if something is missing.`;
 }
 
-export function createAgentActivities(deps: { logger: Logger }) {
+/** `sandbox` is the worker's `sandbox:` section (bubblewrap with default limits when absent). */
+export function createAgentActivities(deps: { logger: Logger; sandbox?: SandboxSettings }) {
+  const runRole = createRoleRunner(deps);
+
   async function serviceWork(kind: ServiceRoleKind, activity: string, input: ServiceWorkInput): Promise<ImplementResult> {
     const role = serviceRoleName(kind);
     const call = requireLlm(input, activity, role);
@@ -111,9 +115,8 @@ export function createAgentActivities(deps: { logger: Logger }) {
   async function readBack(input: InWorkspace, path: string): Promise<{ text?: string; problems: string[] }> {
     const sync = await syncWorkspace(input.workspace, input.repository.remote);
     if (sync.problem !== undefined) return { problems: [sync.problem] };
-    const file = join(input.workspace.path, path);
-    if (!existsSync(file)) return { problems: [`${path} is not on branch ${input.workspace.branch}`] };
-    return { text: await readFile(file, 'utf8'), problems: [] };
+    if (!(await exists(input.workspace.path, path))) return { problems: [`${path} is not on branch ${input.workspace.branch}`] };
+    return { text: await readWorktreeFile(input.workspace.path, path, 1024 * 1024), problems: [] };
   }
 
   return {
@@ -132,7 +135,7 @@ export function createAgentActivities(deps: { logger: Logger }) {
         return { specPath, checklistPath, summary: result.summary, clarifications: result.clarifications, usage };
       }
       // A person writes it: the scaffold once (a rejected round keeps their text and adds the comments).
-      const existing = existsSync(join(input.workspace.path, specPath));
+      const existing = await exists(input.workspace.path, specPath);
       const spec = specScaffold({ branch: input.workspace.branch, feature: input.feature, date: today(), comments: input.comments });
       if (!existing) {
         await writeText(input.workspace.path, specPath, spec);
@@ -180,7 +183,7 @@ export function createAgentActivities(deps: { logger: Logger }) {
     async scaffoldPlan(input: InWorkspace & { feature: string; services: string[] }): Promise<{ instructions: string }> {
       const planPath = `${input.workspace.specDir}/plan.md`;
       const dataModelPath = `${input.workspace.specDir}/data-model.md`;
-      if (!existsSync(join(input.workspace.path, planPath))) {
+      if (!(await exists(input.workspace.path, planPath))) {
         await writeText(input.workspace.path, planPath, planScaffold({ branch: input.workspace.branch, feature: input.feature, date: today(), services: input.services }));
         await writeText(input.workspace.path, dataModelPath, dataModelScaffold({ feature: input.feature }));
         await commitPaths(input.workspace, [planPath, dataModelPath], `plan: scaffold ${input.workspace.branch}\n\nRun ${input.runId}.`, input.repository.remote);
@@ -223,7 +226,7 @@ export function createAgentActivities(deps: { logger: Logger }) {
 
     async scaffoldTasks(input: InWorkspace & { feature: string }): Promise<{ instructions: string }> {
       const tasksPath = `${input.workspace.specDir}/tasks.md`;
-      if (!existsSync(join(input.workspace.path, tasksPath))) {
+      if (!(await exists(input.workspace.path, tasksPath))) {
         await writeText(input.workspace.path, tasksPath, tasksScaffold({ branch: input.workspace.branch, feature: input.feature }));
         await commitPaths(input.workspace, [tasksPath], `tasks: scaffold ${input.workspace.branch}\n\nRun ${input.runId}.`, input.repository.remote);
       }

@@ -1,14 +1,16 @@
 /** The agents' roles: what each is told, what it must hand back, and what is checked before it is accepted. */
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
+import { readWorktreeFile } from '../sandbox/worktreeFs';
 import type { Role } from './runtime';
 import { planServiceSchema } from './scaffolds';
+import { checkResultPaths } from './tools';
 
 const EDIT_TOOLS = ['view', 'create_file', 'str_replace', 'insert', 'search'] as const;
 
-const missing = (root: string, paths: string[]) => paths.filter((p) => !existsSync(join(root, p)));
+/** Paths that are not regular files inside the worktree (missing, a symlink, outside, in .git), each with why. */
+const refused = (root: string, paths: string[]) => checkResultPaths(root, paths);
+/** Reads a file the agent wrote: through no symlink, never more than a megabyte. */
+const readResult = (root: string, path: string) => readWorktreeFile(root, path, 1024 * 1024);
 
 /** The reviewer's comments from rejected rounds, for a revising agent's prompt; empty on the first round. */
 export function reviewerComments(what: string, comments: string[]): string {
@@ -39,9 +41,9 @@ export function specWriter(root: string, specDir: string): Role<z.infer<typeof s
       'Finish by calling submit_result with a short summary and the open clarifications.',
     ].join('\n'),
     accept: async (result) => {
-      const absent = missing(root, [spec, checklist]);
-      if (absent.length > 0) return `not done yet: create ${absent.join(' and ')} first`;
-      const markers = (await readFile(join(root, spec), 'utf8')).match(/\[NEEDS CLARIFICATION/g)?.length ?? 0;
+      const absent = await refused(root, [spec, checklist]);
+      if (absent.length > 0) return `not done yet: create ${spec} and ${checklist} first (${absent.join('; ')})`;
+      const markers = (await readResult(root, spec)).match(/\[NEEDS CLARIFICATION/g)?.length ?? 0;
       if (markers > 3) return `${spec} has ${markers} [NEEDS CLARIFICATION] markers; keep at most three and decide the rest as assumptions`;
       if (markers !== result.clarifications.length) return `${spec} has ${markers} [NEEDS CLARIFICATION] markers but the result lists ${result.clarifications.length} clarifications`;
       return undefined;
@@ -70,8 +72,8 @@ export function architect(root: string, specDir: string, services: string[]): Ro
       'Finish by calling submit_result with the affected services in rollout order (dependencies first) and how each is touched.',
     ].join('\n'),
     accept: async (result) => {
-      const absent = missing(root, [`${specDir}/plan.md`, `${specDir}/data-model.md`]);
-      if (absent.length > 0) return `not done yet: create ${absent.join(' and ')} first`;
+      const absent = await refused(root, [`${specDir}/plan.md`, `${specDir}/data-model.md`]);
+      if (absent.length > 0) return `not done yet: create ${specDir}/plan.md and ${specDir}/data-model.md first (${absent.join('; ')})`;
       const unknown = result.services.map((s) => s.name).filter((name) => !services.includes(name));
       if (unknown.length > 0) return `unknown services ${unknown.join(', ')}: choose among ${services.join(', ')}`;
       return undefined;
@@ -94,8 +96,9 @@ export function taskPlanner(root: string, specDir: string): Role<z.infer<typeof 
       'End with a dependencies section. Finish by calling submit_result with the number of tasks.',
     ].join('\n'),
     accept: async (result) => {
-      if (!existsSync(join(root, tasks))) return `not done yet: create ${tasks} first`;
-      const count = (await readFile(join(root, tasks), 'utf8')).match(/^- \[[ X]\] T\d{3}\b/gm)?.length ?? 0;
+      const absent = await refused(root, [tasks]);
+      if (absent.length > 0) return `not done yet: create ${tasks} first (${absent.join('; ')})`;
+      const count = (await readResult(root, tasks)).match(/^- \[[ X]\] T\d{3}\b/gm)?.length ?? 0;
       if (count === 0) return `${tasks} has no task lines of the form "- [ ] T001 …"`;
       if (count !== result.taskCount) return `${tasks} has ${count} tasks but the result says ${result.taskCount}`;
       return undefined;
@@ -164,8 +167,8 @@ export function docsWriter(root: string, specDir: string): Role<z.infer<typeof d
       'Finish by calling submit_result with the paths you wrote.',
     ].join('\n'),
     accept: async (result) => {
-      const absent = missing(root, result.paths);
-      return absent.length > 0 ? `these paths do not exist: ${absent.join(', ')}` : undefined;
+      const absent = await refused(root, result.paths);
+      return absent.length > 0 ? `these paths are not files in the repository: ${absent.join('; ')}` : undefined;
     },
   };
 }
@@ -186,8 +189,8 @@ export function migrationWriter(root: string, service: { name: string; dir: stri
       'When reviewer comments are given, revise the migrations to address each one. Finish by calling submit_result with the files you wrote.',
     ].join('\n'),
     accept: async (result) => {
-      const absent = missing(root, result.files);
-      return absent.length > 0 ? `these files do not exist: ${absent.join(', ')}` : undefined;
+      const absent = await refused(root, result.files);
+      return absent.length > 0 ? `these files are not files in the repository: ${absent.join('; ')}` : undefined;
     },
   };
 }
@@ -207,8 +210,8 @@ export function manifestWriter(root: string, specDir: string, paths: string[]): 
       'When reviewer comments are given, address every one. Finish by calling submit_result with the paths.',
     ].join('\n'),
     accept: async (result) => {
-      const absent = missing(root, result.paths);
-      if (absent.length > 0) return `these paths do not exist: ${absent.join(', ')}`;
+      const absent = await refused(root, result.paths);
+      if (absent.length > 0) return `these paths are not files in the repository: ${absent.join('; ')}`;
       const dropped = paths.filter((p) => !result.paths.includes(p));
       return dropped.length > 0 ? `every manifest file must stay: ${dropped.join(', ')} missing from the result` : undefined;
     },

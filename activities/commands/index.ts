@@ -1,8 +1,10 @@
+import { Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
+import { defaultSandboxSettings, type SandboxSettings } from '../../config/sandbox';
 import type { ServiceSettings } from '../../config/settings';
 import type { Workspace } from '../../workflows/state';
 import { whileHeartbeating } from '../heartbeat';
-import { runShell } from './shell';
+import { runConfined } from '../sandbox/confined';
 
 export interface CheckResult {
   ok: boolean;
@@ -22,8 +24,20 @@ export interface ServiceCommandsInput {
 
 const COMMAND_TIMEOUT_MS = 30 * 60_000;
 
-export function createCommandActivities(deps: { logger: Logger }) {
-  /** Runs the named command of each service in the worktree; a service without one is reported, not failed. */
+/** The activity's cancellation, when running as one: cancelling the activity kills its sandbox. */
+function cancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `sandbox` is the worker's `sandbox:` section (bubblewrap with default limits when absent). */
+export function createCommandActivities(deps: { logger: Logger; sandbox?: SandboxSettings }) {
+  const sandbox = deps.sandbox ?? defaultSandboxSettings();
+
+  /** Runs the named command of each service in the worktree, sandboxed; a service without one is reported, not failed. */
   async function runEach(kind: string, services: ServiceSettings[], workspace: Workspace, env: Record<string, string>): Promise<CheckResult> {
     const lines: string[] = [];
     let ok = true;
@@ -33,14 +47,28 @@ export function createCommandActivities(deps: { logger: Logger }) {
         lines.push(`${service.name}: no ${kind} command configured`);
         continue;
       }
-      const result = await whileHeartbeating(
-        () => runShell(command, { cwd: workspace.path, timeoutMs: COMMAND_TIMEOUT_MS, outputCapBytes: 8 * 1024, env }),
-        () => ({ service: service.name, kind }),
-      );
-      const passed = !result.timedOut && result.code === 0;
+      const signal = cancellation();
+      // Beats on a timer while the child runs (sandboxed or not), so a long test suite never times the activity out.
+      const result = await whileHeartbeating(() => runConfined(
+        sandbox,
+        {
+          command,
+          worktree: workspace.path,
+          cwd: workspace.path,
+          env,
+          // Only command names the config lists get the network (e.g. a predeploy smoke test against dev).
+          network: sandbox.network.commands.includes(kind),
+          timeoutMs: COMMAND_TIMEOUT_MS,
+          outputCapBytes: 8 * 1024,
+          ...(signal !== undefined ? { signal } : {}),
+        },
+        deps.logger,
+      ), () => ({ service: service.name, kind }));
+      const passed = !result.timedOut && result.error === undefined && result.code === 0;
       ok &&= passed;
       const tail = passed ? '' : `\n${result.output.trimEnd().split('\n').slice(-15).map((l) => `    ${l}`).join('\n')}`;
-      lines.push(`${service.name}: \`${command}\` ${result.timedOut ? 'timed out' : `exited ${result.code}`} after ${(result.ms / 1000).toFixed(1)} s${tail}`);
+      const ended = result.timedOut ? 'timed out' : result.error !== undefined ? `did not complete (${result.error})` : `exited ${result.code}`;
+      lines.push(`${service.name}: \`${command}\` ${ended} after ${(result.ms / 1000).toFixed(1)} s${tail}`);
       deps.logger.info({ service: service.name, kind, passed, ms: result.ms }, 'service command finished');
     }
     return { ok, summary: lines.join('\n') };

@@ -1,16 +1,15 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import type { KubernetesObject, V1Deployment } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { parseAllDocuments, stringify } from 'yaml';
+import type { SandboxSettings } from '../../config/sandbox';
 import type { EnvironmentSettings, LlmSettings, RepositorySettings, ServiceSettings } from '../../config/settings';
 import type { Deployment, TokenUsage, Workspace } from '../../workflows/state';
 import { manifestWriter, reviewerComments } from '../agents/roles';
-import { runRole, type Budgeted } from '../agents/runner';
+import { createRoleRunner, type Budgeted } from '../agents/runner';
 import { labelValue } from '../observability/rules';
 import { commitPaths } from '../repo/workspace';
+import { kindOf, readWorktreeFile, writeWorktreeFile } from '../sandbox/worktreeFs';
 import { Cluster, ManifestRejected, RolloutFailed } from './cluster';
 import { serviceManifests } from './manifests';
 
@@ -20,11 +19,13 @@ export interface ManifestReview {
   valid: boolean;
 }
 
-/** The objects of a multi-document YAML file; YAML errors name the file. */
-async function readManifests(file: string): Promise<KubernetesObject[]> {
-  const documents = parseAllDocuments(await readFile(file, 'utf8'));
+const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+/** The objects of a multi-document YAML file in the worktree (never read through a symlink); YAML errors name the file. */
+async function readManifests(root: string, path: string): Promise<KubernetesObject[]> {
+  const documents = parseAllDocuments(await readWorktreeFile(root, path, MAX_MANIFEST_BYTES));
   const broken = documents.flatMap((d) => d.errors);
-  if (broken.length > 0) throw new Error(`invalid YAML in ${file}: ${broken[0]?.message}`);
+  if (broken.length > 0) throw new Error(`invalid YAML in ${path}: ${broken[0]?.message}`);
   return documents.map((d) => d.toJS() as KubernetesObject).filter((o) => o !== null && typeof o === 'object');
 }
 
@@ -51,7 +52,8 @@ export const manifestPath = (workspace: Workspace, environment: string, service:
 
 const imageOf = (deployment: V1Deployment | undefined) => deployment?.spec?.template.spec?.containers[0]?.image;
 
-export function createKubernetesActivities(deps: { logger: Logger }) {
+export function createKubernetesActivities(deps: { logger: Logger; sandbox?: SandboxSettings }) {
+  const runRole = createRoleRunner(deps);
   const withKubernetes = (service: ServiceSettings): WithKubernetes => {
     if (service.kubernetes === undefined) throw ApplicationFailure.nonRetryable(`service ${service.name} has no kubernetes section in config`, 'NoDeployment');
     return service as WithKubernetes;
@@ -75,9 +77,9 @@ export function createKubernetesActivities(deps: { logger: Logger }) {
     }
   };
   const objectsFor = async (workspace: Workspace, target: DeployTarget, image?: string): Promise<KubernetesObject[]> => {
-    const file = join(workspace.path, manifestPath(workspace, target.environment.name, target.service.name));
-    const objects = existsSync(file)
-      ? await readManifests(file)
+    const path = manifestPath(workspace, target.environment.name, target.service.name);
+    const objects = (await kindOf(workspace.path, path)) === 'file'
+      ? await readManifests(workspace.path, path)
       : serviceManifests(withKubernetes(target.service), { runId: target.runId, branch: workspace.branch, environment: target.environment.name, namespace: target.environment.namespace });
     return image === undefined ? objects : objects.map((o) => withImage(o, image));
   };
@@ -93,12 +95,10 @@ export function createKubernetesActivities(deps: { logger: Logger }) {
       for (const env of input.environments) {
         for (const service of input.services) {
           const path = manifestPath(input.workspace, env.name, service.name);
-          const file = join(input.workspace.path, path);
           // The template is the starting point; a revision after a rejection starts from the last version.
-          if (!existsSync(file) || input.comments.length === 0) {
+          if ((await kindOf(input.workspace.path, path)) !== 'file' || input.comments.length === 0) {
             const objects = serviceManifests(withKubernetes(service), { runId: input.runId, branch: input.workspace.branch, environment: env.name, namespace: env.namespace });
-            await mkdir(dirname(file), { recursive: true });
-            await writeFile(file, objects.map((o) => stringify(o)).join('---\n'));
+            await writeWorktreeFile(input.workspace.path, path, objects.map((o) => stringify(o)).join('---\n'), MAX_MANIFEST_BYTES);
           }
           paths.push(path);
         }
@@ -126,7 +126,7 @@ export function createKubernetesActivities(deps: { logger: Logger }) {
         // A dry run of namespaced objects needs the namespace to exist.
         await act(() => k8s.ensureNamespace(env.namespace));
         for (const service of input.services) {
-          const objects = await readManifests(join(input.workspace.path, manifestPath(input.workspace, env.name, service.name))).catch((err: Error) => {
+          const objects = await readManifests(input.workspace.path, manifestPath(input.workspace, env.name, service.name)).catch((err: Error) => {
             problems.push(`${env.name}: ${service.name}: ${err.message}`);
             return [];
           });

@@ -1,15 +1,16 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import { simpleGit } from 'simple-git';
+import type { SandboxSettings } from '../../config/sandbox';
 import type { LlmSettings, RepositorySettings, ServiceSettings } from '../../config/settings';
 import type { TokenUsage, Workspace } from '../../workflows/state';
 import { migrationWriter, reviewerComments } from '../agents/roles';
-import { runRole, type Budgeted } from '../agents/runner';
+import { createRoleRunner, type Budgeted } from '../agents/runner';
 import { whileHeartbeating } from '../heartbeat';
+import { verifiedGitDirHint, worktreeGit } from '../repo/git';
 import { commitPaths } from '../repo/workspace';
-import { fileNameOf, readMigrations, type MigrationFile } from './files';
+import { fileNameOf, readMigrations, worktreeSource, type MigrationFile } from './files';
+import { writeWorktreeFile, WorktreePathError } from '../sandbox/worktreeFs';
 import { lintMigrations, type LintFinding } from './lint';
 import { applyPending, connect, dryRun, MigrationFailed, revert } from './runner';
 
@@ -53,7 +54,8 @@ export interface ReviewMigrationsInput {
   blockingRules: string[];
 }
 
-export function createMigrationActivities(deps: { logger: Logger }) {
+export function createMigrationActivities(deps: { logger: Logger; sandbox?: SandboxSettings }) {
+  const runRole = createRoleRunner(deps);
   const databaseOf = (service: ServiceSettings): WithDatabase => {
     if (service.database === undefined) throw ApplicationFailure.nonRetryable(`service ${service.name} has no database section in config`, 'NoDatabase');
     return service as WithDatabase;
@@ -66,6 +68,15 @@ export function createMigrationActivities(deps: { logger: Logger }) {
     return url;
   };
   const migrationsDir = (service: WithDatabase, workspace: Workspace) => join(workspace.path, service.path, service.database.migrationsDir);
+  /** The worktree's migrations, read without following a symlink an agent planted (a refusal is the run's to see). */
+  const migrationsOf = async (service: WithDatabase, workspace: Workspace): Promise<MigrationFile[]> => {
+    try {
+      return await readMigrations(migrationsDir(service, workspace), service.database.layout, worktreeSource(workspace.path, join(service.path, service.database.migrationsDir)));
+    } catch (err) {
+      if (err instanceof WorktreePathError) throw ApplicationFailure.nonRetryable(`the migrations of ${service.name} cannot be read safely: ${err.message}`, 'MigrationFileRefused');
+      throw err;
+    }
+  };
   const withDatabase = async <T>(service: WithDatabase, environment: string, work: (client: Awaited<ReturnType<typeof connect>>) => Promise<T>): Promise<T> => {
     let client;
     try {
@@ -90,11 +101,13 @@ export function createMigrationActivities(deps: { logger: Logger }) {
   /** Migration files this feature branch adds (compared with the base branch). */
   const newOnBranch = async (service: WithDatabase, workspace: Workspace, baseBranch: string): Promise<MigrationFile[]> => {
     const dir = migrationsDir(service, workspace);
-    const changed = await simpleGit(workspace.path).raw(['diff', '--name-only', `${baseBranch}...HEAD`, '--', relative(workspace.path, dir)]);
+    // Slipway's git on the worktree: the admin folder named, no hooks or fsmonitor (a rewritten .git must not steer it).
+    const git = worktreeGit({ gitDir: workspace.gitDir ?? (await verifiedGitDirHint(workspace.path)), worktree: workspace.path });
+    const changed = await git.raw(['diff', '--name-only', '--no-ext-diff', `${baseBranch}...HEAD`, '--', relative(workspace.path, dir)]);
     const added = new Set(changed.split('\n').filter(Boolean).map((p) => basename(p)));
-    const uncommitted = await simpleGit(workspace.path).raw(['ls-files', '--others', '--exclude-standard', '--', relative(workspace.path, dir)]);
+    const uncommitted = await git.raw(['ls-files', '--others', '--exclude-standard', '--', relative(workspace.path, dir)]);
     uncommitted.split('\n').filter(Boolean).forEach((p) => added.add(basename(p)));
-    return (await readMigrations(dir, service.database.layout)).filter((m) => added.has(basename(m.upPath)));
+    return (await migrationsOf(service, workspace)).filter((m) => added.has(basename(m.upPath)));
   };
 
   return {
@@ -131,7 +144,7 @@ export function createMigrationActivities(deps: { logger: Logger }) {
       const findings = await lintMigrations(files.flatMap((f) => [f.upPath, ...(f.downPath ? [f.downPath] : [])]), input.blockingRules);
       const rehearsals: string[] = [];
       for (const environment of input.environments) {
-        const all = await readMigrations(migrationsDir(service, input.workspace), service.database.layout);
+        const all = await migrationsOf(service, input.workspace);
         const plan = await withDatabase(service, environment, (client) => dryRun(client, all));
         const applied = plan.wouldApply.map((m) => `${basename(m.file)} (${m.ms} ms)`).join(', ') || 'nothing pending';
         const skipped = plan.skipped.map((m) => `${basename(m.file)}: ${m.why}`).join('; ');
@@ -154,7 +167,7 @@ export function createMigrationActivities(deps: { logger: Logger }) {
     /** Applies the pending migrations in this environment; idempotent, returns every version this run applied. */
     async applyMigrations(input: MigrationTarget): Promise<{ versions: string[] }> {
       const service = databaseOf(input.service);
-      const files = await readMigrations(migrationsDir(service, input.workspace), service.database.layout);
+      const files = await migrationsOf(service, input.workspace);
       const versions = await withDatabase(service, input.environment, (client) => applyPending(client, files, input.runId));
       deps.logger.info({ runId: input.runId, service: service.name, environment: input.environment, versions }, 'migrations applied');
       return { versions };
@@ -163,7 +176,7 @@ export function createMigrationActivities(deps: { logger: Logger }) {
     /** The saga's compensation: reverts exactly the versions this run applied, newest first. */
     async revertMigrations(input: MigrationTarget & { versions: string[] }): Promise<void> {
       const service = databaseOf(input.service);
-      const files = await readMigrations(migrationsDir(service, input.workspace), service.database.layout);
+      const files = await migrationsOf(service, input.workspace);
       const reverted = await withDatabase(service, input.environment, (client) => revert(client, files, input.runId, input.versions));
       deps.logger.info({ runId: input.runId, service: service.name, environment: input.environment, reverted }, 'migrations reverted');
     },
@@ -172,7 +185,6 @@ export function createMigrationActivities(deps: { logger: Logger }) {
   /** A reversible pair for a person to fill in; review comments are kept in it. */
   async function writeTemplate(service: WithDatabase, input: DraftMigrationsInput, existing?: MigrationFile): Promise<void> {
     const dir = migrationsDir(service, input.workspace);
-    await mkdir(dir, { recursive: true });
     const version = existing?.version ?? new Date().toISOString().replace(/\D/g, '').slice(0, 14);
     const name = existing?.name ?? input.workspace.branch.replace(/^\d+-/, '').replace(/-/g, '_');
     const review = input.comments.length > 0 ? `-- Review comments:\n${input.comments.map((c) => `--   ${c.replace(/\n/g, ' ')}`).join('\n')}\n` : '';
@@ -180,8 +192,9 @@ export function createMigrationActivities(deps: { logger: Logger }) {
     const down = `-- Reverts ${version}_${name}: undo exactly what the up migration does.\n`;
     const upPath = join(dir, fileNameOf(service.database.layout.up, version, name));
     const downPath = join(dir, fileNameOf(service.database.layout.down, version, name));
-    await writeFile(upPath, existing ? `${existing.up.replace(/-- Review comments:[\s\S]*$/, '')}${review}` : up);
-    if (!existing?.downPath) await writeFile(downPath, down);
+    const write = (path: string, text: string) => writeWorktreeFile(input.workspace.path, relative(input.workspace.path, path), text, 1024 * 1024);
+    await write(upPath, existing ? `${existing.up.replace(/-- Review comments:[\s\S]*$/, '')}${review}` : up);
+    if (!existing?.downPath) await write(downPath, down);
     await commitPaths(input.workspace, [relative(input.workspace.path, upPath), relative(input.workspace.path, downPath)], `migrations: ${service.name} ${version}_${name}\n\nRun ${input.runId}.`, input.repository.remote);
   }
 }

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
@@ -8,6 +7,7 @@ import { stringify } from 'yaml';
 import type { AnalysisSettings, EnvironmentSettings, RepositorySettings, ServiceSettings } from '../../config/settings';
 import type { Workspace } from '../../workflows/state';
 import { commitPaths } from '../repo/workspace';
+import { writeWorktreeFile } from '../sandbox/worktreeFs';
 import { alertRules, grafanaDashboard, labelValue } from './rules';
 
 const run = promisify(execFile);
@@ -55,8 +55,7 @@ export function createObservabilityActivities(deps: { logger: Logger; promtool: 
           data: { [`${name}.json`]: JSON.stringify(dashboard) },
         }),
       };
-      await mkdir(join(workspace.path, folder, 'k8s'), { recursive: true });
-      for (const [path, text] of Object.entries(files)) await writeFile(join(workspace.path, path), text);
+      for (const [path, text] of Object.entries(files)) await writeWorktreeFile(workspace.path, path, text, 4 * 1024 * 1024);
 
       try {
         await run(deps.promtool, ['check', 'rules', join(workspace.path, folder, 'alerts.yaml')], { timeout: 60_000 });

@@ -1,12 +1,12 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import type { SandboxSettings } from '../../config/sandbox';
 import type { RepositorySettings } from '../../config/settings';
 import type { RunState, Workspace } from '../../workflows/state';
+import { writeWorktreeFile } from '../sandbox/worktreeFs';
 import { runReport } from './report';
 import { commitPaths, prepareWorkspace } from './workspace';
 
-export function createRepoActivities(deps: { logger: Logger }) {
+export function createRepoActivities(deps: { logger: Logger; sandbox?: SandboxSettings }) {
   return {
     /** Feature branch NNN-short-name and a worktree for this run (idempotent per run). */
     async prepareWorkspace(input: { runId: string; feature: string; repository: RepositorySettings }): Promise<Workspace> {
@@ -18,8 +18,8 @@ export function createRepoActivities(deps: { logger: Logger }) {
     async writeReport(input: { runId: string; workspace: Workspace; repository: RepositorySettings; state: RunState }): Promise<{ path: string }> {
       const { workspace } = input;
       const path = `${workspace.specDir}/report.md`;
-      await mkdir(dirname(join(workspace.path, path)), { recursive: true });
-      await writeFile(join(workspace.path, path), runReport(input.state));
+      // The worktree is the agents': a symlink planted at this path must not redirect Slipway's write.
+      await writeWorktreeFile(workspace.path, path, runReport(input.state, { sandbox: deps.sandbox?.mode ?? 'bubblewrap' }), 16 * 1024 * 1024);
       await commitPaths(workspace, [path], `report: ${workspace.branch}\n\nRun ${input.runId}, ${input.state.status}.`, input.repository.remote);
       return { path };
     },

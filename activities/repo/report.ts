@@ -4,7 +4,8 @@ import type { RunState } from '../../workflows/state';
 const table = (head: string[], rows: string[][]) =>
   rows.length === 0 ? '_none_\n' : [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map((c) => c.replace(/\|/g, '\\|').replace(/\n/g, ' ')).join(' | ')} |`)].join('\n') + '\n';
 
-export function runReport(state: RunState): string {
+/** `sandbox: 'none'` (commands ran unconfined) is said at the top of the report. */
+export function runReport(state: RunState, worker: { sandbox: 'bubblewrap' | 'none' } = { sandbox: 'bubblewrap' }): string {
   const cost = state.cost.total;
   return [
     `# Run report: ${state.feature}`,
@@ -15,6 +16,7 @@ export function runReport(state: RunState): string {
     `- Branch: \`${state.workspace?.branch ?? '?'}\``,
     `- Services: ${state.services.join(', ') || '_none_'}`,
     `- Started: ${state.startedAt}${state.endedAt ? `, ended: ${state.endedAt}` : ''}`,
+    ...(worker.sandbox === 'none' ? ['- **Sandbox: none** — commands from the branch ran as Slipway\'s own user, with its network (config `sandbox.mode: none`)'] : []),
     '',
     '## Approvals',
     '',

@@ -5,6 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import type { RepositorySettings } from '../../config/settings';
 import type { Workspace } from '../../workflows/state';
+import { assertConfigSafe, commitOnBranch, findWorktreeGitDir, repositoryGit, verifiedGitDirHint, worktreeGit } from './git';
 
 const STOP_WORDS = new Set(['a', 'an', 'the', 'to', 'of', 'for', 'and', 'or', 'when', 'with', 'in', 'on', 'add', 'new']);
 
@@ -29,7 +30,7 @@ async function openRepository(settings: RepositorySettings): Promise<SimpleGit> 
       throw ApplicationFailure.retryable(`git clone of repository.url into ${root} failed: ${(err as Error).message}`, 'GitCloneFailed');
     }
   }
-  const git = simpleGit(root);
+  const git = repositoryGit(root);
   if (!(await git.checkIsRepo())) {
     throw ApplicationFailure.nonRetryable(`repository.path ${root} is not a git repository`, 'RepositoryNotFound');
   }
@@ -53,41 +54,37 @@ async function nextNumber(git: SimpleGit, baseBranch: string): Promise<number> {
 
 /**
  * The run's worktree on its feature branch NNN-short-name. Idempotent: a retried call
- * (after a crash) finds the worktree this run already made and returns it.
+ * (after a crash) finds the worktree this run already made and returns it. The worktree is
+ * recognised from the repository's side (its registered worktrees), never from its own `.git`.
  */
 export async function prepareWorkspace(settings: RepositorySettings, runId: string, feature: string): Promise<Workspace> {
   const git = await openRepository(settings);
   const folder = resolve(settings.worktreesDir, runId.replace(/[^A-Za-z0-9._-]/g, '_'));
-  if (existsSync(join(folder, '.git'))) {
-    const branch = (await simpleGit(folder).revparse(['--abbrev-ref', 'HEAD'])).trim();
-    return { branch, path: folder, specDir: `specs/${branch}` };
+  const known = await findWorktreeGitDir(resolve(settings.path), folder);
+  if (known !== undefined) {
+    const head = (await worktreeGit({ gitDir: known, worktree: folder }).raw(['symbolic-ref', '-q', 'HEAD']).catch(() => '')).trim();
+    if (!head.startsWith('refs/heads/')) throw ApplicationFailure.nonRetryable(`the worktree ${folder} of run ${runId} is not on a branch (HEAD ${head || 'detached'})`, 'WorkspaceNotOnBranch');
+    const branch = head.slice('refs/heads/'.length);
+    return { branch, path: folder, specDir: `specs/${branch}`, gitDir: known };
   }
   await mkdir(resolve(settings.worktreesDir), { recursive: true });
   const branch = `${String(await nextNumber(git, settings.baseBranch)).padStart(3, '0')}-${shortName(feature)}`;
   await git.raw(['worktree', 'add', '-b', branch, folder, settings.baseBranch]);
+  const gitDir = await findWorktreeGitDir(resolve(settings.path), folder);
+  if (gitDir === undefined) throw ApplicationFailure.nonRetryable(`git worktree add made ${folder}, but the repository does not list it`, 'WorkspaceNotRegistered');
   await mkdir(join(folder, 'specs', branch), { recursive: true });
-  return { branch, path: folder, specDir: `specs/${branch}` };
+  return { branch, path: folder, specDir: `specs/${branch}`, gitDir };
 }
 
 /**
  * Commits everything under `paths` in the worktree; returns the commit, or undefined when nothing
  * changed (so a retried activity never adds an empty commit). With a remote, the branch is pushed
- * too, which is a no-op when it is already there.
+ * too, which is a no-op when it is already there. Git runs with the worktree's admin folder named
+ * explicitly, without hooks, and only ever commits to the workspace's branch (see ./git.ts).
  */
 export async function commitPaths(workspace: Workspace, paths: string[], message: string, remote?: string): Promise<string | undefined> {
-  // Slipway commits as itself, whatever identity the machine has configured.
-  const git = simpleGit(workspace.path, { config: ['user.name=Slipway', 'user.email=slipway@localhost'] });
-  await git.add(paths);
-  const staged = await git.diff(['--cached', '--name-only']);
-  const commit = staged.trim() === '' ? undefined : (await git.commit(message)).commit || undefined;
-  if (remote !== undefined) {
-    try {
-      await git.push(remote, `${workspace.branch}:${workspace.branch}`, ['--set-upstream']);
-    } catch (err) {
-      throw ApplicationFailure.retryable(`git push of ${workspace.branch} to ${remote} failed: ${(err as Error).message}`, 'GitPushFailed');
-    }
-  }
-  return commit;
+  const gitDir = workspace.gitDir ?? (await verifiedGitDirHint(workspace.path));
+  return commitOnBranch({ gitDir, worktree: workspace.path, branch: workspace.branch }, paths, message, remote !== undefined ? { remote } : {});
 }
 
 /**
@@ -96,7 +93,9 @@ export async function commitPaths(workspace: Workspace, paths: string[], message
  * there is nothing to pull. A branch that diverged is a problem for the person, not a failure.
  */
 export async function syncWorkspace(workspace: Workspace, remote?: string): Promise<{ commit: string; problem?: string }> {
-  const git = simpleGit(workspace.path);
+  const target = { gitDir: workspace.gitDir ?? (await verifiedGitDirHint(workspace.path)), worktree: workspace.path };
+  await assertConfigSafe(target);
+  const git = worktreeGit(target);
   const head = async () => (await git.revparse(['HEAD'])).trim();
   if (remote === undefined) return { commit: await head() };
   try {

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+// safe.directory: worktrees belong to the sandbox user once a sandboxed command has run in them.
 export const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@localhost', ...args], { cwd, encoding: 'utf8' }).trim();
+  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@localhost', '-c', 'safe.directory=*', ...args], { cwd, encoding: 'utf8' }).trim();
 
 /**
  * A real repository on `main` with two small services (messages, notifications), one spec already
@@ -12,6 +13,8 @@ export const git = (cwd: string, ...args: string[]): string =>
  */
 export async function fixtureRepo(): Promise<{ repo: string; worktrees: string }> {
   const root = await mkdtemp(join(tmpdir(), 'slipway-repo-'));
+  // The sandbox user must be able to reach the worktrees below (mkdtemp makes the folder 0700).
+  await chmod(root, 0o755);
   const repo = join(root, 'repo');
   await mkdir(join(repo, 'specs', '001-existing-feature'), { recursive: true });
   await writeFile(join(repo, 'specs', '001-existing-feature', 'spec.md'), '# old\n');

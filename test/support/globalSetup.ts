@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { ensureHelm } from '../../scripts/helm';
+import { ensureBubblewrap } from '../../scripts/bubblewrap';
 import { ensureKubernetes } from '../../scripts/kubernetes';
 import { ensurePrometheus } from '../../scripts/prometheus';
 import { ensureTemporalCli, freePort, startDevServer, type DevServer } from '../../scripts/temporal';
@@ -14,6 +15,8 @@ export default async function globalSetup(): Promise<void> {
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   const binary = await ensureTemporalCli(progress);
   const prometheus = await ensurePrometheus(progress);
+  // Every command from a branch runs under bubblewrap, in tests too.
+  await ensureBubblewrap(progress);
   process.env.SLIPWAY_TEST_PROMETHEUS = prometheus.prometheus;
   process.env.SLIPWAY_TEST_PROMTOOL = prometheus.promtool;
   // The control plane is built once per machine (about ten minutes cold), then reused from the cache.
