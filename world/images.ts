@@ -9,7 +9,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -138,29 +138,71 @@ const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 const csvField = (value: string) => `"${value.replace(/"/g, '""')}"`;
 
+/** What a container needs from its image's config. */
+export interface ImageConfig {
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Env?: string[] | null;
+  WorkingDir?: string;
+}
+
+export interface PulledImage {
+  /** <registry>/<repository>@<digest> */
+  pinned: string;
+  digest: string;
+  /** The unpacked filesystem. */
+  rootfs: string;
+  config: ImageConfig;
+}
+
+/** Splits a reference into its repository (registry and path, without tag or digest) and its digest, if it has one. */
+export function parseReference(reference: string): { repository: string; digest?: string } {
+  const at = reference.indexOf('@');
+  const named = at < 0 ? reference : reference.slice(0, at);
+  const colon = named.lastIndexOf(':');
+  const repository = colon > named.lastIndexOf('/') ? named.slice(0, colon) : named;
+  return at < 0 ? { repository } : { repository, digest: reference.slice(at + 1) };
+}
+
 /**
- * Unpacks the flattened filesystem of an image named by digest into `dir` (once: a present `dir` is
- * reused, since a digest never changes what it names). Built in a scratch folder and renamed in.
+ * Pulls an image into `cache`/sha256-<hex>/ (its flattened filesystem in rootfs/, its config in
+ * config.json), once per digest: a digest never changes what it names. A reference by tag is
+ * resolved to its digest first. Unpacked in a scratch folder and renamed in whole.
  */
-export async function pullImageFilesystem(cranePath: string, pinned: string, dir: string): Promise<void> {
-  if (!/@sha256:[0-9a-f]{64}$/.test(pinned)) throw new Error(`image ${pinned} is not named by digest`);
-  if (existsSync(dir)) return;
-  await mkdir(join(dir, '..'), { recursive: true });
+export async function pullImage(cranePath: string, reference: string, cache: string): Promise<PulledImage> {
+  const parsed = parseReference(reference);
+  const digest = parsed.digest ?? (await imageDigest(cranePath, reference));
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`image ${reference} names digest ${digest}, which is not a sha256 digest`);
+  const pinned = `${parsed.repository}@${digest}`;
+  const dir = join(cache, digest.replace(':', '-'));
+  const result = (config: ImageConfig): PulledImage => ({ pinned, digest, rootfs: join(dir, 'rootfs'), config });
+  if (existsSync(join(dir, 'config.json'))) return result(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as ImageConfig);
+  await mkdir(cache, { recursive: true });
   const scratch = await mkdtemp(`${dir}.partial-`);
   try {
-    const child = spawn(cranePath, ['export', '--insecure', pinned, '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    const unpacked = pipeline(child.stdout, tar.extract({ cwd: scratch, preserveOwner: false })).then(() => undefined, (err: Error) => err);
-    const [code, unpackError] = await Promise.all([exited, unpacked]);
-    if (code !== 0) throw new Error(`crane export ${pinned} failed: ${stderr.trim() || `exit code ${code}`}`);
-    if (unpackError) throw new Error(`unpacking ${pinned} failed: ${unpackError.message}`);
+    const raw = JSON.parse(await crane(cranePath, ['config', pinned])) as { config?: ImageConfig };
+    await mkdir(join(scratch, 'rootfs'));
+    await exportFilesystem(cranePath, pinned, join(scratch, 'rootfs'));
+    await writeFile(join(scratch, 'config.json'), JSON.stringify(raw.config ?? {}, null, 2));
+    await rm(dir, { recursive: true, force: true });
     await rename(scratch, dir);
+    return result(raw.config ?? {});
   } catch (err) {
     await rm(scratch, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** `crane export <ref> -` unpacked into `dir` (the image's layers flattened, whiteouts applied). */
+async function exportFilesystem(cranePath: string, pinned: string, dir: string): Promise<void> {
+  const child = spawn(cranePath, ['export', '--insecure', pinned, '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  const unpacked = pipeline(child.stdout, tar.extract({ cwd: dir, preserveOwner: false })).then(() => undefined, (err: Error) => err);
+  const [code, unpackError] = await Promise.all([exited, unpacked]);
+  if (code !== 0) throw new Error(`crane export ${pinned} failed: ${stderr.trim() || `exit code ${code}`}`);
+  if (unpackError) throw new Error(`unpacking ${pinned} failed: ${unpackError.message}`);
 }
 
 async function crane(cranePath: string, args: string[]): Promise<string> {
