@@ -38,9 +38,10 @@ export async function ensureDatabases(options: { adminUrl?: string; names: strin
     const present = new Set(existing.rows.map((r) => r.datname));
     for (const name of options.names) {
       if (present.has(name)) continue;
-      // Still tolerated: a creator that does not take our lock (a person with psql) may have won.
+      // A creator that does not take our lock (a person with psql) may still win: "already exists"
+      // (42P04), or the catalog's unique index (23505) when both were inserting at once.
       await admin.query(`CREATE DATABASE ${name}`).catch((err: Error & { code?: string }) => {
-        if (err.code !== '42P04') throw new Error(`could not create database ${name} on ${redacted(adminUrl)}: ${err.message}`);
+        if (err.code !== '42P04' && err.code !== '23505') throw new Error(`could not create database ${name} on ${redacted(adminUrl)}: ${err.message}`);
       });
       present.add(name);
     }
