@@ -167,7 +167,7 @@ async function git(cwd: string, args: string[]): Promise<string> {
 
 async function npm(cwd: string, args: string[]): Promise<void> {
   // npm passes its own settings to scripts as npm_* variables; a parent npm's must not steer this one.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')));
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_'))), npm_config_update_notifier: 'false' };
   try {
     await run('npm', args, { cwd, env, maxBuffer: 16 * 1024 * 1024, timeout: 10 * 60_000 });
   } catch (err) {

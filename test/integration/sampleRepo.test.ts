@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -61,6 +61,13 @@ describe('the sample monorepo', () => {
     expect(git(sample.path, 'rev-parse', 'HEAD')).toBe(head);
     expect(git(sample.remoteUrl, 'rev-parse', 'main')).toBe(head);
     expect((await stat(join(sample.path, '.git', 'index'))).mtimeMs).toBe(indexBefore);
+  });
+
+  test("keeps the services' copies of the server kit identical", async () => {
+    for (const file of ['grpcMetrics.ts', 'serve.ts', 'httpServer.ts', 'validate.ts', 'config.ts', 'log.ts', 'protos.ts', 'testClient.ts']) {
+      const [messages, notifications] = await Promise.all(SAMPLE_SERVICES.map((s) => readFile(join(sample.path, 'services', s, 'src', file), 'utf8')));
+      expect({ file, same: messages === notifications }).toEqual({ file, same: true });
+    }
   });
 
   test('really is offline inside the cut-off namespace', async () => {
