@@ -155,6 +155,8 @@ export function startLoad(options: LoadOptions): LoadGenerator {
   const counts: LoadStats['calls'] = {};
   const shed: LoadStats['shed'] = {};
   const targets = new Map<string, Target>();
+  /** Call numbers carried across a target's address changes, so {{seq}} keeps counting up. */
+  const sequences = new Map<string, number>();
   let inFlight = 0;
   let lastFile: string | undefined;
   let reading = false;
@@ -224,13 +226,14 @@ export function startLoad(options: LoadOptions): LoadGenerator {
       const next = wanted.get(key);
       if (next?.address === target.address) continue;
       target.client.close();
+      sequences.set(key, target.seq);
       targets.delete(key);
       if (!next) log.info({ namespace: target.namespace, service: target.service }, 'load: service gone; no more traffic to it');
     }
     for (const [key, next] of wanted) {
       if (targets.has(key)) continue;
       const calls = (plans[next.service] ?? []).map((c) => ({ ...c, current: 0 }));
-      targets.set(key, { ...next, client: new Client(next.address, credentials.createInsecure(), CHANNEL_OPTIONS), calls, seq: 0, credit: 0, inFlight: 0 });
+      targets.set(key, { ...next, client: new Client(next.address, credentials.createInsecure(), CHANNEL_OPTIONS), calls, seq: sequences.get(key) ?? 0, credit: 0, inFlight: 0 });
       log.info({ namespace: next.namespace, service: next.service, address: next.address, ratePerSecond: options.ratePerSecond }, 'load: sending traffic');
     }
   };
