@@ -117,6 +117,8 @@ export interface ControlPlaneOptions {
   localNodes?: string[];
   /** Namespaces to create if missing, each with its default service account ready. */
   namespaces?: string[];
+  /** Start each process in its own process group, so a terminal's Ctrl-C reaches only whoever started it. */
+  detached?: boolean;
 }
 
 /** What a persistent control plane keeps in `<dir>/control-plane.json` to come back the same. */
@@ -176,7 +178,7 @@ export async function startControlPlane(bin: KubeBinaries, options: ControlPlane
   const logs = join(dir, 'logs');
   await mkdir(logs, { recursive: true });
   const start = (name: string, binary: string, args: string[]) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
     const out = createWriteStream(join(logs, `${name}.log`), { flags: persistent ? 'a' : 'w' });
     child.stdout?.pipe(out);
     child.stderr?.pipe(out);

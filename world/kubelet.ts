@@ -626,7 +626,8 @@ export class LocalKubelet {
   private async report(run: PodRun): Promise<void> {
     const status = this.statusOf(run);
     const text = JSON.stringify(status);
-    if (text === run.reported) return;
+    // Also resend when someone else changed what we own (the node controller marks pods NotReady while a node is away).
+    if (text === run.reported && essentials(run.pod.status) === essentials(status)) return;
     try {
       await this.core.patchNamespacedPodStatus(
         { name: run.name, namespace: run.namespace, body: { metadata: { uid: run.uid }, status } },
@@ -849,6 +850,17 @@ function terminatedFrom(t: { exitCode: number; signal?: number; reason?: string;
     finishedAt: t.finishedAt ? new Date(t.finishedAt).toISOString() : new Date(0).toISOString(),
     ...(t.containerID ? { containerID: t.containerID } : {}),
   };
+}
+
+/** The parts of a pod status the kubelet owns, comparable whether they came from the API or from statusOf. */
+function essentials(status: unknown): string {
+  const s = (status ?? {}) as { phase?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; ready: boolean; restartCount: number; state?: object }[] };
+  const owned = new Set(['Initialized', 'ContainersReady', 'Ready']);
+  return JSON.stringify([
+    s.phase,
+    (s.conditions ?? []).filter((c) => owned.has(c.type)).map((c) => `${c.type}=${c.status}`).sort(),
+    (s.containerStatuses ?? []).map((c) => `${c.name}:${c.ready}:${c.restartCount}:${Object.entries(c.state ?? {}).filter(([, v]) => v != null).map(([k]) => k).join()}`).sort(),
+  ]);
 }
 
 const graceSeconds = (pod: V1Pod) => pod.spec?.terminationGracePeriodSeconds ?? 30;

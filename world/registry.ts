@@ -17,6 +17,8 @@ export interface RegistryOptions {
   /** Holds config.yml, the blobs (storage/) and registry.log. */
   dir: string;
   port: number;
+  /** Start in its own process group, so a terminal's Ctrl-C reaches only whoever started it. */
+  detached?: boolean;
 }
 
 export interface RunningRegistry {
@@ -45,7 +47,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   const logFile = join(dir, 'registry.log');
   const log = createWriteStream(logFile, { flags: 'a' });
   // distribution v3 exports OpenTelemetry traces by default; there is no collector here.
-  const child = spawn(options.binary, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' } });
+  const child = spawn(options.binary, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' }, detached: options.detached ?? false });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   const address = `127.0.0.1:${port}`;
