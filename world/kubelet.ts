@@ -200,6 +200,21 @@ export class LocalKubelet {
     await new Promise<void>((resolve) => (this.log as Logger & { flush(cb: () => void): void }).flush(() => resolve()));
   }
 
+  /**
+   * Stops watching and serving but leaves the pods' processes running, as a crash of the kubelet
+   * would; a later kubelet on the same dir adopts them (or kills those no pod wants any more).
+   */
+  async detach(): Promise<void> {
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    for (const timer of this.timers) clearTimeout(timer);
+    await this.podWatch?.stop();
+    await this.serviceWatch?.stop();
+    await this.proxy.stop();
+    await this.saveState();
+    this.runs.clear();
+  }
+
   /** The host port behind a pod's containerPort (number) or port name; for tests and tools. */
   hostPort(namespace: string, pod: string, port: number | string): number | undefined {
     const run = [...this.runs.values()].find((r) => r.namespace === namespace && r.name === pod);
@@ -494,7 +509,8 @@ export class LocalKubelet {
   }
 
   private exited(run: PodRun, c: ContainerRun, incarnation: number, code: number | null, signal: NodeJS.Signals | null): void {
-    if (c.state.kind !== 'running' || c.incarnation !== incarnation) return;
+    // After stop() or detach(), state.json speaks for the processes; nothing here may rewrite it.
+    if (this.stopped || c.state.kind !== 'running' || c.incarnation !== incarnation) return;
     const finishedAt = new Date().toISOString();
     const exitCode = code ?? 128 + signalNumber(signal);
     const ranMs = Date.parse(finishedAt) - Date.parse(c.state.startedAt);

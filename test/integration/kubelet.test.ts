@@ -5,7 +5,7 @@ import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type
 import { startControlPlane, type ControlPlane, type KubeBinaries } from '../../scripts/kubernetes';
 import { freePort } from '../../scripts/temporal';
 import type { BuiltImage } from '../../world/images';
-import { LocalKubelet } from '../../world/kubelet';
+import { LocalKubelet, type KubeletOptions } from '../../world/kubelet';
 import { startRegistry, type RunningRegistry } from '../../world/registry';
 import type { PublishedService } from '../../world/serviceProxy';
 import { eventually, httpText, processAlive, testTools, versionImage } from '../support/worldFixtures';
@@ -19,6 +19,7 @@ let apps: AppsV1Api;
 let core: CoreV1Api;
 let dir: string;
 let images: Record<'v1' | 'v2' | 'crash', BuiltImage>;
+let kubeletOptions: KubeletOptions;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'slipway-kubelet-'));
@@ -34,7 +35,8 @@ beforeAll(async () => {
   apps = kc.makeApiClient(AppsV1Api);
   core = kc.makeApiClient(CoreV1Api);
   // Short back-off so a crash loop shows within the test; the default is a kubelet's 10 s doubling to 5 min.
-  kubelet = new LocalKubelet({ kubeconfig: plane.kubeconfig, nodeName: NODE, dir: join(dir, 'kubelet'), crane, targetsFile: join(dir, 'prometheus/targets/pods.json'), backoff: { initialMs: 1_000, maxMs: 4_000 } });
+  kubeletOptions = { kubeconfig: plane.kubeconfig, nodeName: NODE, dir: join(dir, 'kubelet'), crane, targetsFile: join(dir, 'prometheus/targets/pods.json'), backoff: { initialMs: 1_000, maxMs: 4_000 } };
+  kubelet = new LocalKubelet(kubeletOptions);
   await kubelet.start();
 }, 120_000);
 
@@ -208,4 +210,33 @@ test('a failed pull and a missing ConfigMap show in the pod status instead of cr
   expect((await core.readNamespacedPod({ name: 'no-config', namespace: NS })).status?.phase).toBe('Pending');
   await core.deleteCollectionNamespacedPod({ namespace: NS, labelSelector: 'app=broken' });
   await eventually('the broken pods to be deleted', async () => (await podsOf('broken')).length === 0);
+});
+
+test('a kubelet started after a crash adopts the processes it ran and kills those no pod wants', async () => {
+  const pod = (name: string): V1Pod => ({
+    metadata: { name, namespace: NS, labels: { app: 'adopt' } },
+    spec: { nodeName: NODE, terminationGracePeriodSeconds: 5, containers: [{ name: 'server', image: images.v1.pinned, ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: readyProbe }] },
+  });
+  await core.createNamespacedPod({ namespace: NS, body: pod('keeper') });
+  await core.createNamespacedPod({ namespace: NS, body: pod('doomed') });
+  const pidOf = (name: string) => eventually(`${name} to answer`, async () => Number(await httpText(`http://127.0.0.1:${kubelet.hostPort(NS, name, 'http')}/pid`)));
+  const [keeperPid, doomedPid] = [await pidOf('keeper'), await pidOf('doomed')];
+
+  // A crash: the kubelet goes away, its processes stay; meanwhile one pod is force-deleted.
+  await kubelet.detach();
+  await core.deleteNamespacedPod({ name: 'doomed', namespace: NS, gracePeriodSeconds: 0 });
+  expect([processAlive(keeperPid), processAlive(doomedPid)]).toEqual([true, true]);
+
+  kubelet = new LocalKubelet(kubeletOptions);
+  await kubelet.start();
+  expect(processAlive(doomedPid)).toBe(false);
+  expect(await pidOf('keeper')).toBe(keeperPid);
+  const status = await eventually('keeper to be Ready under the new kubelet', async () => {
+    const s = (await core.readNamespacedPod({ name: 'keeper', namespace: NS })).status;
+    return s?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? s : undefined;
+  });
+  expect(status.containerStatuses?.[0]).toMatchObject({ restartCount: 0, ready: true });
+  await core.deleteNamespacedPod({ name: 'keeper', namespace: NS });
+  await eventually('keeper to be deleted', async () => (await podsOf('adopt')).length === 0);
+  expect(processAlive(keeperPid)).toBe(false);
 });
