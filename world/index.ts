@@ -147,6 +147,8 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     progress(line('kubernetes', plane.server.replace('https://', ''), `ready (context ${WORLD_CONTEXT}, namespaces ${WORLD_NAMESPACES.join(', ')})`));
 
     const prometheusDir = join(dir, 'prometheus');
+    // The API server's self-signed certificate also serves the kubelet's log endpoint (kubectl logs).
+    const [cert, key] = await Promise.all(['apiserver.crt', 'apiserver.key'].map((f) => readFile(join(dir, 'kube', 'certs', f), 'utf8')));
     const kubelet = new LocalKubelet({
       kubeconfig: plane.kubeconfig,
       context: WORLD_CONTEXT,
@@ -154,6 +156,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       dir: join(dir, 'kubelet'),
       crane: tools.crane,
       targetsFile: join(targetsDir(prometheusDir), 'pods.json'),
+      server: { cert: cert!, key: key! },
       logger: pino({ level: 'info' }, pino.destination({ dest: join(dir, 'kubelet', 'kubelet.log'), mkdir: true, sync: false })),
       ...(options.kubeletBackoff ? { backoff: options.kubeletBackoff } : {}),
     });

@@ -8,8 +8,8 @@
  * Deployment controller rolls out and rolls back as it does on a real cluster.
  *
  * Not supported (a pod that needs them gets a clear error or goes without): init containers,
- * volumes (nothing is mounted), exec and gRPC probes, resource limits, `kubectl logs/exec/port-forward`
- * (they need the kubelet's HTTPS server; logs are files under <dir>/logs instead). Pods of one image
+ * volumes (nothing is mounted), exec and gRPC probes, resource limits, `kubectl exec/attach/port-forward`
+ * (`kubectl logs` works when `server` is given; logs are also files under <dir>/logs). Pods of one image
  * share its unpacked filesystem, so a process should not write into it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -37,6 +37,7 @@ import { writeFileAtomic } from './atomicFile';
 import { identify, isAlive, stopGroup, type ProcessIdentity } from './hostProcess';
 import { pullImage, type PulledImage } from './images';
 import { ContainerConfigError, containerEnvironment, expand, type EnvSources, type PodPorts } from './podEnv';
+import { startKubeletServer, type LogLookup } from './kubeletServer';
 import { runProbe } from './probes';
 import { scrapeTarget, TargetsFile } from './prometheusTargets';
 import { ServiceProxy, type Endpoint } from './serviceProxy';
@@ -53,6 +54,12 @@ export interface KubeletOptions {
   crane: string;
   /** Prometheus file_sd file the kubelet keeps current, e.g. <world>/prometheus/targets/pods.json. */
   targetsFile: string;
+  /**
+   * Serve /containerLogs over HTTPS (what `kubectl logs` reaches through the API server) with this
+   * certificate, on `port` or one chosen once and kept in <dir>/server.json; the Node's
+   * daemonEndpoints are set to it. Without it, logs are only files under <dir>/logs.
+   */
+  server?: { cert: string; key: string; port?: number };
   /** Restart back-off: the first restart is immediate, then initialMs doubling up to maxMs (a kubelet's 10 s and 5 min by default). */
   backoff?: { initialMs: number; maxMs: number };
   logger?: Logger;
@@ -126,6 +133,7 @@ export class LocalKubelet {
   private adoptable: KubeletState['pods'] = {};
   private stopped = false;
   private ticker?: NodeJS.Timeout;
+  private server?: { port: number; close(): Promise<void> };
   private savingState: Promise<void> = Promise.resolve();
   private syncingServices: Promise<void> = Promise.resolve();
   private readonly backoff: { initialMs: number; maxMs: number };
@@ -177,6 +185,7 @@ export class LocalKubelet {
     this.restartOnError(this.podWatch, 'pods');
     await this.podWatch.start();
     await this.killOrphans();
+    if (this.options.server) await this.serve(this.options.server);
     this.ticker = setInterval(() => {
       for (const uid of this.runs.keys()) this.kick(uid);
     }, 1_000);
@@ -190,6 +199,7 @@ export class LocalKubelet {
     await this.podWatch?.stop();
     await this.serviceWatch?.stop();
     await this.proxy.stop();
+    await this.server?.close();
     await Promise.all(
       [...this.runs.values()].flatMap((run) =>
         [...run.containers.values()].map((c) => (c.state.kind === 'running' ? stopGroup(c.state.proc, Math.min(graceSeconds(run.pod) * 1000, 10_000)) : undefined)),
@@ -211,6 +221,7 @@ export class LocalKubelet {
     await this.podWatch?.stop();
     await this.serviceWatch?.stop();
     await this.proxy.stop();
+    await this.server?.close();
     await this.saveState();
     this.runs.clear();
   }
@@ -219,6 +230,40 @@ export class LocalKubelet {
   hostPort(namespace: string, pod: string, port: number | string): number | undefined {
     const run = [...this.runs.values()].find((r) => r.namespace === namespace && r.name === pod);
     return run ? resolvePort(run.ports, port) : undefined;
+  }
+
+  private async serve(tls: { cert: string; key: string; port?: number }): Promise<void> {
+    const file = join(this.options.dir, 'server.json');
+    const remembered = existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as { port: number }).port : undefined;
+    const port = tls.port ?? remembered ?? (await freePort());
+    if (port !== remembered) await writeFileAtomic(file, JSON.stringify({ port }) + '\n');
+    this.server = await startKubeletServer({ port, cert: tls.cert, key: tls.key, logs: (...args) => this.logLookup(...args) });
+    // Where the API server finds this kubelet (the Node's InternalIP is 127.0.0.1).
+    await this.core.patchNodeStatus(
+      { name: this.options.nodeName, body: { status: { daemonEndpoints: { kubeletEndpoint: { Port: port } } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  private logLookup(namespace: string, pod: string, container: string | undefined, previous: boolean): LogLookup {
+    const run = [...this.runs.values()].find((r) => r.namespace === namespace && r.name === pod);
+    if (!run) return { status: 404, message: `pod ${namespace}/${pod} is not running on node ${this.options.nodeName}` };
+    const names = [...run.containers.keys()];
+    const name = container ?? (names.length === 1 ? names[0] : undefined);
+    if (name === undefined) return { status: 400, message: `a container name must be specified for pod ${pod}, choose one of: [${names.join(' ')}]` };
+    const c = run.containers.get(name);
+    if (!c) return { status: 400, message: `container ${name} is not valid for pod ${pod}` };
+    const count = previous ? c.restartCount - 1 : c.restartCount;
+    const file = join(this.logDir(run, name), `${count}.log`);
+    if (count < 0 || !existsSync(file)) {
+      const waiting = c.state.kind === 'waiting' ? c.state.reason : 'ContainerCreating';
+      return { status: 400, message: previous ? `previous terminated container "${name}" in pod "${pod}" not found` : `container "${name}" in pod "${pod}" is waiting to start: ${waiting}` };
+    }
+    return { file, running: () => !previous && c.state.kind === 'running' && c.restartCount === count };
+  }
+
+  private logDir(run: PodRun, container: string): string {
+    return join(this.options.dir, 'logs', `${run.namespace}_${run.name}_${run.uid}`, container);
   }
 
   private restartOnError<T extends KubernetesObject>(informer: ListWatch<T>, what: string): void {
@@ -474,7 +519,7 @@ export class LocalKubelet {
     const args = argv.slice(1).map((arg) => (isAbsolute(arg) && existsSync(join(image.rootfs, arg)) ? join(image.rootfs, arg) : arg));
 
     const restartCount = c.everStarted ? c.restartCount + 1 : c.restartCount;
-    const logDir = join(this.options.dir, 'logs', `${run.namespace}_${run.name}_${run.uid}`, c.name);
+    const logDir = this.logDir(run, c.name);
     mkdirSync(logDir, { recursive: true });
     const fd = openSync(join(logDir, `${restartCount}.log`), 'a');
     let child: ChildProcess;

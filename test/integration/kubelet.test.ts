@@ -35,7 +35,17 @@ beforeAll(async () => {
   apps = kc.makeApiClient(AppsV1Api);
   core = kc.makeApiClient(CoreV1Api);
   // Short back-off so a crash loop shows within the test; the default is a kubelet's 10 s doubling to 5 min.
-  kubeletOptions = { kubeconfig: plane.kubeconfig, nodeName: NODE, dir: join(dir, 'kubelet'), crane, targetsFile: join(dir, 'prometheus/targets/pods.json'), backoff: { initialMs: 1_000, maxMs: 4_000 } };
+  // The control plane's self-signed serving certificate serves the kubelet's log endpoint too.
+  const [cert, key] = await Promise.all(['apiserver.crt', 'apiserver.key'].map((f) => readFile(join(dir, 'kube/certs', f), 'utf8')));
+  kubeletOptions = {
+    kubeconfig: plane.kubeconfig,
+    nodeName: NODE,
+    dir: join(dir, 'kubelet'),
+    crane,
+    targetsFile: join(dir, 'prometheus/targets/pods.json'),
+    backoff: { initialMs: 1_000, maxMs: 4_000 },
+    server: { cert: cert!, key: key! },
+  };
   kubelet = new LocalKubelet(kubeletOptions);
   await kubelet.start();
 }, 120_000);
@@ -119,6 +129,8 @@ test('a Deployment by digest really serves, rolls to v2, rolls back to v1, and s
   expect(status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
   expect(status.containerStatuses?.[0]).toMatchObject({ ready: true, started: true, restartCount: 0, imageID: images.v1.pinned, image: images.v1.pinned });
   expect(status.containerStatuses?.[0]?.state?.running?.startedAt).toBeDefined();
+  // `kubectl logs` reaches the process's output through the API server.
+  expect(await core.readNamespacedPodLog({ name: pod!.metadata!.name!, namespace: NS, tailLines: 5 })).toBe(`version v1 listening on ${direct}\n`);
 
   // The Prometheus targets list the pod with its labels.
   const targets = JSON.parse(await readFile(join(dir, 'prometheus/targets/pods.json'), 'utf8')) as { targets: string[]; labels: Record<string, string> }[];
@@ -154,6 +166,7 @@ test('a container that exits non-zero is restarted with back-off, and its status
     return s && s.restartCount >= 1 && s.lastState?.terminated?.exitCode === 3 ? p : undefined;
   });
   expect(pod.status?.containerStatuses?.[0]?.ready).toBe(false);
+  expect(await core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: NS, previous: true })).toBe('version crash: crashing on purpose\n');
   await eventually('CrashLoopBackOff', async () => {
     const [p] = await podsOf('crasher');
     return p?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff';

@@ -100,6 +100,8 @@ test('the world stops without leaving a process behind and comes back with its s
     expect(await webAddress(second)).toBe(address);
     expect(await eventually('web to answer again', () => httpText(`http://${address}/version`))).toBe('v1');
     const secondPid = Number(await httpText(`http://${address}/pid`));
+    const [again] = (await clients(second).core.listNamespacedPod({ namespace: 'dev', labelSelector: 'app=web' })).items;
+    expect(await clients(second).core.readNamespacedPodLog({ name: again!.metadata!.name!, namespace: 'dev' })).toMatch(/^version v1 listening on \d+\n$/);
     expect(secondPid).not.toBe(firstPid);
     const [pod] = (await clients(second).core.listNamespacedPod({ namespace: 'dev', labelSelector: 'app=web' })).items;
     expect(pod?.status?.containerStatuses?.[0]?.restartCount).toBe(1);
