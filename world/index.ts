@@ -185,6 +185,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
         SLIPWAY_WORLD_REGISTRY: registry.address,
         SLIPWAY_WORLD_PROMETHEUS_URL: prometheus.url,
         SLIPWAY_WORLD_SERVICES_FILE: kubelet.servicesFile,
+        SLIPWAY_WORLD_CRANE: tools.crane,
       },
       stop,
     };

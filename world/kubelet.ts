@@ -193,13 +193,7 @@ export class LocalKubelet {
 
   /** Stops watching and stops every process it runs (SIGTERM, then SIGKILL after the pod's grace period); pods keep their status. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.ticker) clearInterval(this.ticker);
-    for (const timer of this.timers) clearTimeout(timer);
-    await this.podWatch?.stop();
-    await this.serviceWatch?.stop();
-    await this.proxy.stop();
-    await this.server?.close();
+    await this.halt();
     await Promise.all(
       [...this.runs.values()].flatMap((run) =>
         [...run.containers.values()].map((c) => (c.state.kind === 'running' ? stopGroup(c.state.proc, Math.min(graceSeconds(run.pod) * 1000, 10_000)) : undefined)),
@@ -207,7 +201,7 @@ export class LocalKubelet {
     );
     this.runs.clear();
     await this.saveState();
-    await new Promise<void>((resolve) => (this.log as Logger & { flush(cb: () => void): void }).flush(() => resolve()));
+    await new Promise<void>((resolve) => this.log.flush(() => resolve()));
   }
 
   /**
@@ -215,6 +209,13 @@ export class LocalKubelet {
    * would; a later kubelet on the same dir adopts them (or kills those no pod wants any more).
    */
   async detach(): Promise<void> {
+    await this.halt();
+    await this.saveState();
+    this.runs.clear();
+  }
+
+  /** Stops watching, timers, the proxy and the log server: what stop() and detach() share. */
+  private async halt(): Promise<void> {
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
     for (const timer of this.timers) clearTimeout(timer);
@@ -222,8 +223,6 @@ export class LocalKubelet {
     await this.serviceWatch?.stop();
     await this.proxy.stop();
     await this.server?.close();
-    await this.saveState();
-    this.runs.clear();
   }
 
   /** The host port behind a pod's containerPort (number) or port name; for tests and tools. */
@@ -404,6 +403,7 @@ export class LocalKubelet {
       // Deleted without a grace period (or by us, after the containers stopped): nothing may keep running.
       await this.stopContainers(run, 2_000, 'the pod was deleted');
       this.runs.delete(run.uid);
+      for (const key of this.events.keys()) if (key.startsWith(`${run.uid}/`)) this.events.delete(key);
       await Promise.all([this.saveState(), this.publishTargets()]);
       return;
     }
@@ -533,8 +533,8 @@ export class LocalKubelet {
     } finally {
       closeSync(fd);
     }
-    const proc = identify(child.pid);
-    if (!proc) throw new RunContainerError(`${executable} exited as soon as it started`);
+    // A process that already exited has no /proc entry left; its exit event still reports the code.
+    const proc = identify(child.pid) ?? { pid: child.pid ?? -1, startTicks: -1 };
     c.restartCount = restartCount;
     c.everStarted = true;
     c.incarnation += 1;
