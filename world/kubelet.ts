@@ -875,14 +875,14 @@ function resolveExecutable(name: string, rootfs: string, cwd: string, hostPath: 
   if (isAbsolute(name)) {
     if (executable(join(rootfs, name))) return join(rootfs, name);
     if (executable(name)) return name;
-    throw new ContainerConfigError(`exec: "${name}": no such file in the image or on the host`);
+    throw new Error(`exec: "${name}": no such file in the image or on the host`);
   }
   if (name.includes('/')) {
     if (executable(join(cwd, name))) return join(cwd, name);
-    throw new ContainerConfigError(`exec: "${name}": no such file in the image's working directory`);
+    throw new Error(`exec: "${name}": no such file in the image's working directory`);
   }
   for (const dir of hostPath.split(delimiter)) if (dir && executable(join(dir, name))) return join(dir, name);
-  throw new ContainerConfigError(`exec: "${name}": executable file not found in the host's $PATH (the local kubelet runs images with the host's runtimes)`);
+  throw new Error(`exec: "${name}": executable file not found in the host's $PATH (the local kubelet runs images with the host's runtimes)`);
 }
 
 function resolvePort(ports: PodPorts, port: number | string): number | undefined {
