@@ -89,6 +89,8 @@ interface ContainerRun {
   /** No restart before this time (ms since epoch). */
   notBefore: number;
   image?: PulledImage;
+  /** The spec's image reference `image` was pulled for; a different one in the spec means a new container. */
+  imageRef?: string;
   pull?: { failures: number; notBefore: number; message: string };
   /** Why the last start failed (CreateContainerConfigError, CreateContainerError, RunContainerError). */
   createError?: { reason: string; message: string; notBefore: number };
@@ -340,7 +342,10 @@ export class LocalKubelet {
         container.ready = container.started && !spec.readinessProbe;
         this.watchAdopted(run, container, adopted.proc, 1);
         // Its image is in the cache already; knowing it gives the status its imageID again.
-        if (spec.image) void this.pull(spec.image).then((image) => (container.image = image), () => undefined);
+        if (spec.image) {
+          container.imageRef = spec.image;
+          void this.pull(spec.image).then((image) => (container.image = image), () => undefined);
+        }
         this.startProbes(run, container, spec, 1);
         this.log.info({ pod: `${run.namespace}/${run.name}`, container: spec.name, pid: adopted.proc.pid }, 'adopted a running container');
       } else if (everStarted) {
@@ -416,7 +421,11 @@ export class LocalKubelet {
     const policy = current.spec?.restartPolicy ?? 'Always';
     for (const spec of current.spec?.containers ?? []) {
       const c = run.containers.get(spec.name);
-      if (!c || c.state.kind === 'running') continue;
+      if (!c) continue;
+      if (c.state.kind === 'running') {
+        if (c.imageRef !== undefined && c.imageRef !== spec.image) await this.replaceContainer(run, c);
+        continue;
+      }
       if (c.state.kind === 'terminated') {
         if (policy === 'Never' || (policy === 'OnFailure' && c.state.exitCode === 0)) continue;
         c.lastState = stripKind(c.state);
@@ -449,6 +458,7 @@ export class LocalKubelet {
         c.state = { kind: 'waiting', reason: 'ContainerCreating' };
         await this.report(run);
         c.image = await this.pull(spec.image);
+        c.imageRef = spec.image;
         c.pull = undefined;
         this.event(run, spec.name, 'Normal', 'Pulled', `Container image "${spec.image}" is present as ${c.image.pinned}`);
       } catch (err) {
@@ -644,6 +654,18 @@ export class LocalKubelet {
     if (spec.startupProbe) loop('startup', spec.startupProbe);
     if (spec.readinessProbe) loop('readiness', spec.readinessProbe);
     if (spec.livenessProbe) loop('liveness', spec.livenessProbe);
+  }
+
+  /** The image of a running container changed in the spec (allowed for a bare Pod): it is stopped and started anew, without back-off. */
+  private async replaceContainer(run: PodRun, c: ContainerRun): Promise<void> {
+    if (c.state.kind !== 'running') return;
+    c.killedBy = `Container ${c.name} definition changed, will be restarted`;
+    this.event(run, c.name, 'Normal', 'Killing', c.killedBy);
+    await stopGroup(c.state.proc, graceSeconds(run.pod) * 1000, c.child ? new Promise((resolve) => c.child?.once('exit', resolve)) : undefined);
+    c.image = undefined;
+    c.imageRef = undefined;
+    c.notBefore = 0;
+    run.dirty = true;
   }
 
   /** A pod being deleted: stop its containers within its grace period, report them terminated, then confirm the deletion. */

@@ -253,3 +253,24 @@ test('a kubelet started after a crash adopts the processes it ran and kills thos
   await eventually('keeper to be deleted', async () => (await podsOf('adopt')).length === 0);
   expect(processAlive(keeperPid)).toBe(false);
 });
+
+test("changing a bare Pod's image replaces its container with the new image", async () => {
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: { metadata: { name: 'bare', labels: { app: 'bare' } }, spec: { nodeName: NODE, terminationGracePeriodSeconds: 5, containers: [{ name: 'server', image: images.v1.pinned, ports: [{ name: 'http', containerPort: 8080 }] }] } },
+  });
+  const version = () => httpText(`http://127.0.0.1:${kubelet.hostPort(NS, 'bare', 'http')}/version`);
+  expect(await eventually('bare to serve v1', version)).toBe('v1');
+  await core.patchNamespacedPod(
+    { name: 'bare', namespace: NS, body: [{ op: 'replace', path: '/spec/containers/0/image', value: images.v2.pinned }] },
+    setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+  );
+  await eventually('bare to serve v2', async () => (await version()) === 'v2');
+  const status = await eventually('the new container in the status', async () => {
+    const s = (await core.readNamespacedPod({ name: 'bare', namespace: NS })).status?.containerStatuses?.[0];
+    return s?.imageID === images.v2.pinned && s.state?.running ? s : undefined;
+  });
+  expect(status.restartCount).toBe(1);
+  await core.deleteNamespacedPod({ name: 'bare', namespace: NS });
+  await eventually('bare to be deleted', async () => (await podsOf('bare')).length === 0);
+});
