@@ -415,7 +415,11 @@ export class LocalKubelet {
     run.pod = current;
     if (run.deleted) return;
     if (current.metadata?.deletionTimestamp) {
-      run.terminating ??= this.terminate(run);
+      run.terminating ??= this.terminate(run).catch((err: Error) => {
+        // Tried again on the next sync.
+        this.log.warn({ pod: `${run.namespace}/${run.name}`, err: err.message }, 'confirming the deletion failed');
+        run.terminating = undefined;
+      });
       return;
     }
     const policy = current.spec?.restartPolicy ?? 'Always';
@@ -677,10 +681,7 @@ export class LocalKubelet {
     try {
       await this.core.deleteNamespacedPod({ name: run.name, namespace: run.namespace, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid: run.uid } } });
     } catch (err) {
-      if (statusOf(err) !== 404 && statusOf(err) !== 409) {
-        run.terminating = undefined;
-        throw err;
-      }
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
     }
     run.deleted = true;
     this.kick(run.uid);
