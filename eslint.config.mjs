@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.slipway/', 'coverage/', 'dist/', 'jest.config.js'] },
+  { ignores: ['node_modules/', '.slipway/', 'coverage/', 'dist/', 'jest.config.js', 'world/sample/**/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

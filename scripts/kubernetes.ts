@@ -99,18 +99,87 @@ export interface ControlPlane {
   kubeconfig: string;
   /** The context name in the kubeconfig. */
   context: string;
+  /** etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, in start order. */
+  processes: ChildProcess[];
   stop(): Promise<void>;
 }
 
-/** Starts a control plane and registers `nodes` fake nodes managed by kwok. */
-export async function startControlPlane(bin: KubeBinaries, options: { nodes?: number; dir?: string } = {}): Promise<ControlPlane> {
+export interface ControlPlaneOptions {
+  /** Fake nodes on which kwok makes pods Ready without a kubelet (default 2). */
+  nodes?: number;
+  /** Where keys, kubeconfig, etcd data and logs live (default: a fresh temp dir). */
+  dir?: string;
+  /** Remember ports, keys and token in `dir` and reuse them, with the etcd data, on the next start. */
+  persistent?: boolean;
+  /** Cluster and context name in the kubeconfig (default slipway-test). */
+  context?: string;
+  /** Nodes kwok keeps Ready but whose pods it leaves alone: a local kubelet runs them. */
+  localNodes?: string[];
+  /** Namespaces to create if missing, each with its default service account ready. */
+  namespaces?: string[];
+  /** Start each process in its own process group, so a terminal's Ctrl-C reaches only whoever started it. */
+  detached?: boolean;
+}
+
+/** What a persistent control plane keeps in `<dir>/control-plane.json` to come back the same. */
+interface PlaneState {
+  ports: Record<'etcdClient' | 'etcdPeer' | 'api' | 'controllerManager' | 'scheduler' | 'kwok' | 'kwokLocal', number>;
+}
+
+async function planeState(dir: string, persistent: boolean): Promise<PlaneState> {
+  const file = join(dir, 'control-plane.json');
+  if (persistent && existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as PlaneState;
+  const [etcdClient, etcdPeer, api, controllerManager, scheduler, kwok, kwokLocal] = await Promise.all(Array.from({ length: 7 }, () => freePort()));
+  const state: PlaneState = { ports: { etcdClient: etcdClient!, etcdPeer: etcdPeer!, api: api!, controllerManager: controllerManager!, scheduler: scheduler!, kwok: kwok!, kwokLocal: kwokLocal! } };
+  if (persistent) await writeFile(file, JSON.stringify(state, null, 2) + '\n');
+  return state;
+}
+
+/** Writes a secret file unless a persistent plane already has it, and returns its text. */
+async function keep(file: string, persistent: boolean, make: () => string): Promise<string> {
+  if (persistent && existsSync(file)) return readFile(file, 'utf8');
+  const text = make();
+  await writeFile(file, text, { mode: 0o600 });
+  return text;
+}
+
+/** kwok's node stages only, plus a pod stage that matches nothing: without one, kwok would use its default pod stages. */
+async function localNodeStages(bin: KubeBinaries, file: string): Promise<void> {
+  const documents = (await readFile(bin.kwokStages, 'utf8')).split(/^---$/m).filter((doc) => /^\s*kind: Node$/m.test(doc));
+  const inert = [
+    'apiVersion: kwok.x-k8s.io/v1alpha1',
+    'kind: Stage',
+    'metadata:',
+    '  name: slipway-local-kubelet-owns-pods',
+    'spec:',
+    '  resourceRef:',
+    '    apiGroup: v1',
+    '    kind: Pod',
+    '  selector:',
+    '    matchExpressions:',
+    "    - key: '.metadata.annotations.\"slipway.dev/never\"'",
+    "      operator: 'In'",
+    "      values: ['never']",
+    '  next:',
+    '    statusTemplate: ""',
+  ].join('\n');
+  await writeFile(file, [...documents.map((d) => d.trim()), inert].join('\n---\n') + '\n');
+}
+
+/** Starts a control plane and registers `nodes` fake nodes managed by kwok (and `localNodes` for a local kubelet). */
+export async function startControlPlane(bin: KubeBinaries, options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const persistent = options.persistent ?? false;
+  if (persistent && options.dir === undefined) throw new Error('a persistent control plane needs a dir to keep its state in');
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'slipway-kube-')));
+  const contextName = options.context ?? 'slipway-test';
+  const fakeNodes = options.nodes ?? 2;
+  const localNodes = options.localNodes ?? [];
   const children: ChildProcess[] = [];
   const logs = join(dir, 'logs');
   await mkdir(logs, { recursive: true });
   const start = (name: string, binary: string, args: string[]) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out = createWriteStream(join(logs, `${name}.log`));
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
+    const out = createWriteStream(join(logs, `${name}.log`), { flags: persistent ? 'a' : 'w' });
     child.stdout?.pipe(out);
     child.stderr?.pipe(out);
     children.push(child);
@@ -121,29 +190,31 @@ export async function startControlPlane(bin: KubeBinaries, options: { nodes?: nu
   };
 
   try {
-    const [etcdClient, etcdPeer, apiPort, cmPort, schedPort, kwokPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
-    await writeFile(join(dir, 'sa.key'), privateKey, { mode: 0o600 });
-    await writeFile(join(dir, 'sa.pub'), publicKey);
-    const token = randomBytes(24).toString('hex');
-    await writeFile(join(dir, 'tokens.csv'), `${token},admin,admin,"system:masters"\n`, { mode: 0o600 });
-    const server = `https://127.0.0.1:${apiPort}`;
+    const { ports } = await planeState(dir, persistent);
+    if (!(persistent && existsSync(join(dir, 'sa.key')) && existsSync(join(dir, 'sa.pub')))) {
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+      await writeFile(join(dir, 'sa.key'), privateKey, { mode: 0o600 });
+      await writeFile(join(dir, 'sa.pub'), publicKey);
+    }
+    const tokens = await keep(join(dir, 'tokens.csv'), persistent, () => `${randomBytes(24).toString('hex')},admin,admin,"system:masters"\n`);
+    const token = tokens.split(',')[0];
+    const server = `https://127.0.0.1:${ports.api}`;
     const kubeconfig = join(dir, 'kubeconfig');
     await writeFile(
       kubeconfig,
-      `apiVersion: v1\nkind: Config\nclusters:\n- name: slipway-test\n  cluster:\n    server: ${server}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: ${token}\ncontexts:\n- name: slipway-test\n  context:\n    cluster: slipway-test\n    user: admin\ncurrent-context: slipway-test\n`,
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: ${contextName}\n  cluster:\n    server: ${server}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: ${token}\ncontexts:\n- name: ${contextName}\n  context:\n    cluster: ${contextName}\n    user: admin\ncurrent-context: ${contextName}\n`,
       { mode: 0o600 },
     );
 
-    const etcdUrl = `http://127.0.0.1:${etcdClient}`;
+    const etcdUrl = `http://127.0.0.1:${ports.etcdClient}`;
     start('etcd', bin.etcd, [
       '--name=slipway', `--data-dir=${join(dir, 'etcd')}`,
       `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=slipway=http://127.0.0.1:${etcdPeer}`, '--log-level=warn', '--quota-backend-bytes=1073741824',
+      `--listen-peer-urls=http://127.0.0.1:${ports.etcdPeer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+      `--initial-cluster=slipway=http://127.0.0.1:${ports.etcdPeer}`, '--log-level=warn', '--quota-backend-bytes=1073741824',
     ]);
     start('kube-apiserver', bin['kube-apiserver'], [
-      `--etcd-servers=${etcdUrl}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+      `--etcd-servers=${etcdUrl}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${ports.api}`,
       `--cert-dir=${join(dir, 'certs')}`, `--token-auth-file=${join(dir, 'tokens.csv')}`, '--authorization-mode=RBAC',
       '--service-account-issuer=https://kubernetes.default.svc', `--service-account-key-file=${join(dir, 'sa.pub')}`,
       `--service-account-signing-key-file=${join(dir, 'sa.key')}`, '--service-cluster-ip-range=10.96.0.0/16',
@@ -153,47 +224,72 @@ export async function startControlPlane(bin: KubeBinaries, options: { nodes?: nu
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
-    await waitFor(async () => (await core.readNamespace({ name: 'default' })).metadata?.name === 'default', 'kube-apiserver to be ready', 90_000, logs);
+    await waitFor(async () => (await core.readNamespace({ name: 'default' })).metadata?.name === 'default', 'kube-apiserver to be ready', 90_000, logs, children);
     start('kube-controller-manager', bin['kube-controller-manager'], [
       `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
-      '--bind-address=127.0.0.1', `--secure-port=${cmPort}`, `--service-account-private-key-file=${join(dir, 'sa.key')}`,
+      '--bind-address=127.0.0.1', `--secure-port=${ports.controllerManager}`, `--service-account-private-key-file=${join(dir, 'sa.key')}`,
       '--use-service-account-credentials=false', '--leader-elect=false',
     ]);
     start('kube-scheduler', bin['kube-scheduler'], [
       `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
-      '--bind-address=127.0.0.1', `--secure-port=${schedPort}`, '--leader-elect=false',
+      '--bind-address=127.0.0.1', `--secure-port=${ports.scheduler}`, '--leader-elect=false',
     ]);
-    start('kwok', bin.kwok, [
-      `--kubeconfig=${kubeconfig}`, `--config=${bin.kwokStages}`, '--manage-all-nodes=false', '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-      '--node-ip=10.0.0.1', '--cidr=10.0.0.1/24', `--server-address=127.0.0.1:${kwokPort}`, '--node-lease-duration-seconds=40',
-    ]);
-
-    // Fake nodes kwok keeps Ready; pods scheduled on them become Ready without a kubelet.
-    for (let i = 0; i < (options.nodes ?? 2); i++) {
-      await core.createNode({
-        body: {
-          metadata: { name: `kwok-node-${i}`, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { type: 'kwok', 'kubernetes.io/hostname': `kwok-node-${i}` } },
-          status: { allocatable: { cpu: '8', memory: '32Gi', pods: '110' }, capacity: { cpu: '8', memory: '32Gi', pods: '110' } },
-        },
-      });
+    if (fakeNodes > 0 || localNodes.length === 0) {
+      start('kwok', bin.kwok, [
+        `--kubeconfig=${kubeconfig}`, `--config=${bin.kwokStages}`, '--manage-all-nodes=false', '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+        '--node-ip=10.0.0.1', '--cidr=10.0.0.1/24', `--server-address=127.0.0.1:${ports.kwok}`, '--node-lease-duration-seconds=40',
+      ]);
     }
+    if (localNodes.length > 0) {
+      // A second kwok keeps the local nodes Ready (status and lease) and never touches their pods.
+      const stages = join(dir, 'kwok-local-stages.yaml');
+      await localNodeStages(bin, stages);
+      start('kwok-local', bin.kwok, [
+        `--kubeconfig=${kubeconfig}`, `--config=${stages}`, '--manage-all-nodes=false', '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=local',
+        '--node-ip=127.0.0.1', `--server-address=127.0.0.1:${ports.kwokLocal}`, '--node-lease-duration-seconds=40',
+      ]);
+    }
+
+    const createNode = async (name: string, kind: 'fake' | 'local') => {
+      const body = {
+        metadata: { name, annotations: { 'kwok.x-k8s.io/node': kind }, labels: { type: kind === 'fake' ? 'kwok' : 'local', 'kubernetes.io/hostname': name } },
+        status: { allocatable: { cpu: '8', memory: '32Gi', pods: '110' }, capacity: { cpu: '8', memory: '32Gi', pods: '110' } },
+      };
+      await core.createNode({ body }).catch((err: unknown) => {
+        if (!(persistent && isConflict(err))) throw err;
+      });
+    };
+    // Fake nodes kwok keeps Ready; pods scheduled on them become Ready without a kubelet.
+    for (let i = 0; i < fakeNodes; i++) await createNode(`kwok-node-${i}`, 'fake');
+    for (const name of localNodes) await createNode(name, 'local');
     await waitFor(async () => {
       const nodes = await core.listNode();
       return nodes.items.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-    }, 'fake nodes to be Ready', 60_000, logs);
+    }, 'nodes to be Ready', 60_000, logs, children);
+    for (const name of options.namespaces ?? []) {
+      await core.createNamespace({ body: { metadata: { name } } }).catch((err: unknown) => {
+        if (!isConflict(err)) throw err;
+      });
+    }
     // The default service account must exist before pods can be created in a namespace.
-    await waitFor(async () => core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }).then(() => true, () => false), 'the service account controller', 60_000, logs);
-    return { server, kubeconfig, context: 'slipway-test', stop };
+    for (const namespace of ['default', ...(options.namespaces ?? [])]) {
+      await waitFor(async () => core.readNamespacedServiceAccount({ name: 'default', namespace }).then(() => true, () => false), `the service account controller (namespace ${namespace})`, 60_000, logs, children);
+    }
+    return { server, kubeconfig, context: contextName, processes: children, stop };
   } catch (err) {
     await stop();
     throw err;
   }
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs: number, logs: string): Promise<void> {
+const isConflict = (err: unknown) => (err as { code?: number }).code === 409;
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs: number, logs: string, children: ChildProcess[] = []): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check().catch(() => false)) return;
+    const exited = children.find((c) => c.exitCode !== null || c.signalCode !== null);
+    if (exited) throw new Error(`${exited.spawnfile} exited (${exited.signalCode ?? `code ${exited.exitCode}`}) while waiting for ${what}; logs in ${logs}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; logs in ${logs}`);
     await new Promise((r) => setTimeout(r, 250));
   }

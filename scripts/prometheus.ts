@@ -5,7 +5,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,25 +53,37 @@ export interface RunningPrometheus {
   stop(): Promise<void>;
 }
 
-/** A throwaway Prometheus on a free loopback port that scrapes the given targets (every second by default). */
-export async function startPrometheus(
-  binary: string,
-  targets: { job: string; address: string }[],
-  options: { dir?: string; scrapeInterval?: string } = {},
-): Promise<RunningPrometheus> {
+export interface PrometheusOptions {
+  /** Config, TSDB (data/) and log; a fixed dir keeps the TSDB across restarts (default: a fresh temp dir). */
+  dir?: string;
+  scrapeInterval?: string;
+  /** A fixed loopback port (default: a free one). */
+  port?: number;
+  /** Jobs whose targets come from file_sd JSON files, re-read every refreshInterval (default 5s). */
+  fileSd?: { job: string; files: string[]; refreshInterval?: string }[];
+  /** Start in its own process group, so a terminal's Ctrl-C reaches only whoever started it. */
+  detached?: boolean;
+}
+
+/** A Prometheus on a loopback port that scrapes the given targets (every second by default). */
+export async function startPrometheus(binary: string, targets: { job: string; address: string }[], options: PrometheusOptions = {}): Promise<RunningPrometheus> {
   const home = options.dir ?? (await mkdtemp(join(tmpdir(), 'slipway-prom-')));
-  const port = await freePort();
+  await mkdir(home, { recursive: true });
+  const port = options.port ?? (await freePort());
   const interval = options.scrapeInterval ?? '1s';
   const config = {
     global: { scrape_interval: interval, evaluation_interval: interval },
-    scrape_configs: targets.map((t) => ({ job_name: t.job, static_configs: [{ targets: [t.address] }] })),
+    scrape_configs: [
+      ...targets.map((t) => ({ job_name: t.job, static_configs: [{ targets: [t.address] }] })),
+      ...(options.fileSd ?? []).map((sd) => ({ job_name: sd.job, file_sd_configs: [{ files: sd.files, refresh_interval: sd.refreshInterval ?? '5s' }] })),
+    ],
   };
   await writeFile(join(home, 'prometheus.yml'), stringify(config));
   const logStream = createWriteStream(join(home, 'prometheus.log'), { flags: 'a' });
   const child = spawn(
     binary,
     [`--config.file=${join(home, 'prometheus.yml')}`, `--storage.tsdb.path=${join(home, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false },
   );
   child.stdout?.pipe(logStream);
   child.stderr?.pipe(logStream);

@@ -3,44 +3,38 @@
  * reused from PATH when its version fits, else built once with `go install`
  * into a per-user cache folder keyed by version, outside any checkout.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
+import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { cacheDir } from '../config/toolCache';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes';
-import { goInstall } from './goInstall';
+import { ensureGoTool, reportedVersion } from './goInstall';
 import { stopProcess } from './process';
 
-const run = promisify(execFile);
-
 export const TEMPORAL_CLI_VERSION = '1.5.1';
-const MODULE = 'github.com/temporalio/cli/cmd/temporal';
-const VERSION_VAR = 'github.com/temporalio/cli/temporalcli.Version';
 
 export { cacheDir };
 
-async function versionOf(binary: string): Promise<string | undefined> {
-  try {
-    const { stdout } = await run(binary, ['--version'], { timeout: 10_000 });
-    return /temporal version (\S+)/.exec(stdout)?.[1];
-  } catch {
-    return undefined;
-  }
-}
-
 /** Path of a Temporal CLI of the pinned version, building it if none is found. */
-export async function ensureTemporalCli(log: (line: string) => void = console.log): Promise<string> {
-  if ((await versionOf('temporal')) === TEMPORAL_CLI_VERSION) return 'temporal';
-  const folder = join(cacheDir(), 'tools', `temporal-v${TEMPORAL_CLI_VERSION}`);
-  const binary = join(folder, 'temporal');
-  if (existsSync(binary) && (await versionOf(binary)) === TEMPORAL_CLI_VERSION) return binary;
-
-  await goInstall({ what: 'the Temporal CLI', module: MODULE, version: TEMPORAL_CLI_VERSION, folder, ldflags: `-X ${VERSION_VAR}=${TEMPORAL_CLI_VERSION}`, log });
-  return binary;
+export function ensureTemporalCli(log: (line: string) => void = console.log): Promise<string> {
+  return ensureGoTool(
+    {
+      name: 'temporal',
+      what: 'the Temporal CLI',
+      module: 'github.com/temporalio/cli/cmd/temporal',
+      version: `v${TEMPORAL_CLI_VERSION}`,
+      // The release build stamps the version; `go install` alone would report "0.0.0-DEV".
+      ldflags: `-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`,
+      versionOf: async (binary) => {
+        const version = await reportedVersion(binary, ['--version'], /temporal version (\S+)/);
+        return version === undefined ? undefined : `v${version}`;
+      },
+    },
+    log,
+  );
 }
 
 export async function freePort(): Promise<number> {

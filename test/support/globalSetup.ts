@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { ensureHelm } from '../../scripts/helm';
 import { ensureBubblewrap } from '../../scripts/bubblewrap';
+import { ensureCrane } from '../../scripts/crane';
 import { ensureKubernetes } from '../../scripts/kubernetes';
 import { ensurePrometheus } from '../../scripts/prometheus';
+import { ensureRegistry } from '../../scripts/registry';
 import { ensureTemporalCli, freePort, startDevServer, type DevServer } from '../../scripts/temporal';
 import { WORKFLOWS_PATH } from '../../worker/build';
 
@@ -22,6 +24,9 @@ export default async function globalSetup(): Promise<void> {
   // The control plane is built once per machine (about ten minutes cold), then reused from the cache.
   process.env.SLIPWAY_TEST_KUBE_BINARIES = JSON.stringify(await ensureKubernetes(progress));
   process.env.SLIPWAY_TEST_HELM = await ensureHelm(progress);
+  // The local world's registry and image tool, built once per machine (a few minutes cold).
+  process.env.SLIPWAY_TEST_REGISTRY = await ensureRegistry(progress);
+  process.env.SLIPWAY_TEST_CRANE = await ensureCrane(progress);
   const [server, bundle] = await Promise.all([
     freePort().then((port) => startDevServer({ binary, port, logFile: join(dir, 'temporal.log') })),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
