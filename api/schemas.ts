@@ -80,6 +80,9 @@ export const evidenceReply = z.object({
   samples: z.array(soakSampleSchema),
 });
 
+/** The summary report; `final` once the run has ended (until then it says where the run stands). */
+export const reportReply = z.object({ runId: z.string(), status: z.string(), final: z.boolean(), markdown: z.string() });
+
 export const decisionBody = z
   .object({ comment: z.string().trim().max(4000).optional() })
   .default({});

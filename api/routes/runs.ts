@@ -9,7 +9,8 @@ import { cancelRequestSignal, decideUpdate, statusQuery, type DecisionV1 } from 
 import { watchProgressQuery } from '../../workflows/postDeployWatch';
 import { SlipwayFeature, SlipwayPhase, SlipwayServices, SlipwayStatus } from '../../workflows/search-attributes';
 import { rolloutProgressQuery } from '../../workflows/serviceRollout';
-import { LIMITS, type AnalysisSummary, type RunState, type SoakSample } from '../../workflows/state';
+import { runReport } from '../../activities/repo/report';
+import { LIMITS, TERMINAL_STATUSES, type AnalysisSummary, type RunState, type SoakSample } from '../../workflows/state';
 import type { Identity } from '../auth';
 import { HttpError } from '../errors';
 import {
@@ -22,6 +23,7 @@ import {
   gateParams,
   gateReply,
   listRunsQuery,
+  reportReply,
   rejectBody,
   runIdParams,
   runReply,
@@ -230,6 +232,16 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
           index += limit;
         }
         return { runId: id, service, environment: target.environment, kind, page, pageSize, pages: Math.max(1, Math.ceil(total / pageSize)), total, samples };
+      },
+    );
+
+    app.get(
+      '/runs/:id/report',
+      { schema: { summary: "The run's summary report: Markdown, as on the feature branch, with the state it was made from", params: runIdParams, response: { 200: reportReply, ...errors } } },
+      async (request) => {
+        identityOf(request);
+        const state = await withLiveChildren(await stateOf(request.params.id), request.log);
+        return { runId: state.runId, status: state.status, final: TERMINAL_STATUSES.includes(state.status), markdown: runReport(state) };
       },
     );
 
