@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { SandboxSettings } from '../config/sandbox';
 import { createAgentActivities } from './agents';
+import { createBuildActivities } from './build';
 import { createCommandActivities } from './commands';
 import { createKubernetesActivities } from './kubernetes';
 import { createMigrationActivities } from './migrations';
@@ -20,6 +21,8 @@ export interface ActivityDeps {
   promtool: string;
   /** How commands from a run's branch are confined (the worker's `sandbox:` section). */
   sandbox?: SandboxSettings;
+  /** crane's path, located at start-up: images are built and found with it. */
+  crane?: string;
   slack?: SlackSettings;
   /** For links in notifications. */
   temporalUiUrl?: string;
@@ -34,6 +37,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAgentActivities({ logger, ...sandbox }),
     ...createRepoActivities({ logger, ...sandbox }),
     ...createCommandActivities({ logger, ...sandbox }),
+    ...createBuildActivities({ logger, ...sandbox, ...(deps.crane !== undefined ? { crane: deps.crane } : {}) }),
     ...createMigrationActivities({ logger, ...sandbox }),
     ...createKubernetesActivities({ logger, ...sandbox }),
     ...createPrometheusActivities({ logger }),
@@ -44,6 +48,7 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 
 export type { AgentActivities, PlanResult } from './agents';
+export type { BuildActivities } from './build';
 export type { CommandActivities } from './commands';
 export type { KubernetesActivities } from './kubernetes';
 export type { MigrationActivities } from './migrations';

@@ -49,5 +49,7 @@ export async function loadConfig(file: string): Promise<SlipwayConfig> {
   const base = dirname(resolve(file));
   config.repository.path = resolve(base, config.repository.path);
   config.repository.worktreesDir = resolve(base, config.repository.worktreesDir);
+  for (const mount of config.sandbox.cacheMounts) mount.path = resolve(base, mount.path);
+  if (config.world !== undefined) config.world.dir = resolve(base, config.world.dir);
   return config;
 }

@@ -47,6 +47,13 @@ export const sandboxSchema = z.object({
   env: z.array(envVarName).prefault([]),
   /** Host folders mounted read-only at the same path (language toolchains and caches, e.g. /opt/go). */
   readOnlyMounts: z.array(z.string().startsWith('/', 'must be an absolute path')).prefault([]),
+  /**
+   * Language caches mounted writable at the same path (relative paths are next to the config file),
+   * each optionally named to commands by a variable, e.g. { path: .slipway/world/npm-cache, env: NPM_CONFIG_CACHE }
+   * for `npm ci --offline`. A command can write there: keep only caches whose entries are checked on use
+   * (npm verifies each package against the lock's integrity).
+   */
+  cacheMounts: z.array(z.object({ path: z.string().min(1), env: envVarName.optional() })).prefault([]),
   limits: sandboxLimitsSchema.prefault({}),
 });
 

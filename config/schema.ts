@@ -78,13 +78,39 @@ export const serviceSchema = z.object({
         .prefault({}),
     })
     .optional(),
+  /**
+   * How the run's image of the service is made from its branch (after `commands.setup` and
+   * `commands.build`, sandboxed): either a `command` that builds and pushes `{{image}}` (e.g.
+   * `docker buildx build --push -t {{image}} services/messages`, `ko build`, a CI trigger), or
+   * `layers` that Slipway packs itself with crane into an image on `images.registry` (no Docker).
+   * Deployments then run that image by digest.
+   */
+  build: z
+    .object({
+      command: z.string().min(1).optional(),
+      /** Folders of the worktree (relative to it) and where they go in the image. */
+      layers: z.array(z.object({ from: z.string().min(1), to: z.string().startsWith('/'), include: z.array(z.string()).optional() })).optional(),
+      entrypoint: z.array(z.string().min(1)).min(1).optional(),
+      workingDir: z.string().startsWith('/').optional(),
+      env: z.record(z.string(), z.string()).prefault({}),
+    })
+    .refine((b) => (b.command === undefined) !== (b.layers === undefined), { message: 'give either build.command or build.layers (with build.entrypoint)' })
+    .refine((b) => b.layers === undefined || b.entrypoint !== undefined, { message: 'build.layers needs build.entrypoint', path: ['entrypoint'] })
+    .optional(),
   kubernetes: z
     .object({
       deployment: z.string().min(1),
       container: z.string().min(1).optional(),
-      /** Image of the release, e.g. registry.example.com/messages:1.4.0. */
+      /** Image when the run builds none, e.g. registry.example.com/messages:1.4.0. */
       image: z.string().min(1).prefault('registry.local/{{service}}:latest'),
+      /** The HTTP port: probes (/readyz, /healthz) and metrics (/metrics). */
       port: z.number().int().min(1).max(65535).prefault(8080),
+      /** The gRPC port, when the service serves one (a Service port named grpc). */
+      grpcPort: z.number().int().min(1).max(65535).optional(),
+      /** Plain settings for the container, in its ConfigMap (never secrets: those come from envFromSecrets). */
+      env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.string()).prefault({}),
+      /** Secrets whose keys become the container's environment (e.g. DATABASE_URL); they exist in each namespace. */
+      envFromSecrets: z.array(z.string().min(1)).prefault([]),
       replicas: z.number().int().min(1).prefault(2),
       maxReplicas: z.number().int().min(1).prefault(6),
       resources: z
@@ -237,6 +263,25 @@ export const slipwayConfigSchema = z
       })
       .optional(),
     temporal: temporalSchema,
+    /** Where the images a run builds are pushed; `insecure` for a plain-HTTP registry such as the local world's. */
+    images: z.object({ registry: z.string().min(1), insecure: z.boolean().prefault(false) }).optional(),
+    /**
+     * The local world `npm start` brings up under `dir` (registry, Kubernetes control plane, local
+     * kubelet, Prometheus, databases, load, the sample monorepo). Leave it out when the config
+     * points at real systems.
+     */
+    world: z
+      .object({
+        dir: z.string().min(1).prefault('.slipway/world'),
+        registryPort: z.number().int().min(1).max(65535).prefault(5001),
+        prometheusPort: z.number().int().min(1).max(65535).prefault(9091),
+        scrapeInterval: promDuration.prefault('5s'),
+        /** Requests per second the load generator sends to each service in each namespace. */
+        loadPerSecond: z.number().positive().max(1000).prefault(5),
+        /** The machine's PostgreSQL, where the world creates a database per service and environment. */
+        postgresAdminUrl: z.string().min(1).prefault('postgres://postgres@127.0.0.1:5432/postgres'),
+      })
+      .optional(),
     /** How commands from a run's branch and the agents' run_command are confined (bubblewrap by default). */
     sandbox: sandboxSchema.prefault({}),
     api: z

@@ -37,7 +37,11 @@ export interface RunSettings {
   migrations: { blockingRules: string[] };
   /** Without it, each agent's step is a person's (Slipway scaffolds, a gate waits, Slipway checks). */
   llm?: LlmSettings;
+  /** Where built images go; without it (or a service's `build`) deployments use the manifests' image. */
+  images?: ImagesSettings;
 }
+
+export type ImagesSettings = NonNullable<SlipwayConfig['images']>;
 
 export function resolveRunSettings(config: SlipwayConfig): RunSettings {
   const { watch, ...analysis } = config.analysis;
@@ -60,6 +64,7 @@ export function resolveRunSettings(config: SlipwayConfig): RunSettings {
     ...(config.prometheus !== undefined ? { prometheus: config.prometheus } : {}),
     migrations: { blockingRules: config.migrations.blockingRules },
     ...(config.llm !== undefined ? { llm: config.llm } : {}),
+    ...(config.images !== undefined ? { images: config.images } : {}),
   });
 }
 

@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load';
 import { configPath, fatal, logger } from '../config/runtime';
 import { checkSandbox } from '../activities/sandbox';
 import { ensureBubblewrap } from '../scripts/bubblewrap';
+import { ensureCrane } from '../scripts/crane';
 import { ensurePrometheus } from '../scripts/prometheus';
 import { connectExplained, connectionOptions } from '../config/temporal';
 import { setUpTracing } from '../config/tracing';
@@ -42,6 +43,8 @@ async function main(): Promise<void> {
       promtool: process.env.SLIPWAY_PROMTOOL ?? (await ensurePrometheus((line) => logger.info(line))).promtool,
       namespace: temporal.namespace,
       sandbox: config.sandbox,
+      // Images are built and found with crane when the config says where they go.
+      ...(config.images !== undefined ? { crane: process.env.SLIPWAY_CRANE ?? (await ensureCrane((line) => logger.info(line))) } : {}),
       ...(config.slack ? { slack: config.slack } : {}),
       ...(process.env.SLIPWAY_TEMPORAL_UI_URL || temporal.uiUrl ? { temporalUiUrl: process.env.SLIPWAY_TEMPORAL_UI_URL ?? temporal.uiUrl } : {}),
     }),

@@ -8,7 +8,7 @@ import {
   OpenTelemetryActivityOutboundInterceptor,
   OpenTelemetryWorkflowClientInterceptor,
 } from '@temporalio/interceptors-opentelemetry';
-import { Runtime, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import type { Tracing } from '../config/tracing';
 import type { WorkerMetrics } from './metrics';
 
@@ -42,6 +42,8 @@ export function workerTelemetry(deps: { metrics: WorkerMetrics; tracing: Tracing
  */
 export function installRuntime(bindAddress: string | undefined): void {
   Runtime.install({
+    // The SDK's own chatter (worker states, the workflow bundle's build) only when asked for.
+    logger: new DefaultLogger((process.env.SLIPWAY_SDK_LOG_LEVEL ?? 'INFO') as LogLevel),
     ...(bindAddress !== undefined
       ? { telemetryOptions: { metrics: { prometheus: { bindAddress, useSecondsForDurations: true, countersTotalSuffix: true } } } }
       : {}),

@@ -24,8 +24,8 @@ export const git = proxyActivities<
   retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s' },
 });
 
-/** Commands from the branch (tests, checks, audits): up to half an hour each, heartbeating while the child runs. */
-export const commands = proxyActivities<Pick<Activities, 'runServiceTests' | 'runPreDeployChecks' | 'auditPerformance'>>({
+/** Commands from the branch (tests, checks, audits, image builds): up to half an hour a step, heartbeating while the child runs. */
+export const commands = proxyActivities<Pick<Activities, 'runServiceTests' | 'runPreDeployChecks' | 'auditPerformance' | 'buildImage'>>({
   startToCloseTimeout: '45m',
   heartbeatTimeout: '1m',
   retry: { maximumAttempts: 2 },

@@ -1,4 +1,5 @@
 import { architect } from './phases/architect';
+import { build } from './phases/build';
 import { deploy } from './phases/deploy';
 import { docs } from './phases/docs';
 import { implement } from './phases/implement';
@@ -24,6 +25,7 @@ export async function featureDelivery(input: FeatureDeliveryInputV1): Promise<Ru
     const plan = await architect(run);
     await tasks(run);
     await implement(run, plan);
+    await build(run);
     await prepareDeploy(run);
     for (const environment of run.settings.environments) await deploy(run, environment);
     // The release is live and healthy: from here a failing phase fails the run without rolling it back.

@@ -8,7 +8,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -98,10 +98,18 @@ export async function writeLayer(layer: ImageLayer, file: string): Promise<strin
   if (!st?.isDirectory()) throw new Error(`image layer source ${layer.from} is not a directory`);
   const entries = await layerEntries(layer.from, layer.include);
   const prefix = posix.normalize(layer.to).replace(/^\/+/, '').replace(/\/+$/, '');
-  await tar.create(
-    { file, cwd: layer.from, gzip: true, portable: true, mtime: LAYER_MTIME, noDirRecurse: true, ...(prefix && prefix !== '.' ? { prefix } : {}) },
-    entries,
-  );
+  // tar.Pack itself, not tar.create: create() reads a path starting with "@" (an npm scope such as
+  // node_modules/@grpc) as "append the archive at this path".
+  const pack = new tar.Pack({ cwd: layer.from, gzip: true, portable: true, mtime: LAYER_MTIME, noDirRecurse: true, ...(prefix && prefix !== '.' ? { prefix } : {}) });
+  const written = new Promise<void>((resolveWrite, rejectWrite) => {
+    const out = createWriteStream(file);
+    out.on('close', resolveWrite).on('error', rejectWrite);
+    pack.on('error', rejectWrite);
+    pack.pipe(out);
+  });
+  for (const entry of entries) pack.add(entry);
+  pack.end();
+  await written;
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash);
   return hash.digest('hex');

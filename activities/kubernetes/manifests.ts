@@ -24,13 +24,14 @@ export function serviceManifests(service: ServiceSettings, target: ManifestTarge
   };
   const metadata = { name, namespace: target.namespace, labels };
   const image = k8s.image.replace('{{service}}', service.name);
-  const probe = (path: string, delay: number) => ({ httpGet: { path, port: 'http' }, initialDelaySeconds: delay, periodSeconds: 10, failureThreshold: 3 });
+  const probe = (path: string, delay: number, period: number) => ({ httpGet: { path, port: 'http' }, initialDelaySeconds: delay, periodSeconds: period, failureThreshold: 3 });
+  const ports = [{ name: 'http', containerPort: k8s.port }, ...(k8s.grpcPort !== undefined ? [{ name: 'grpc', containerPort: k8s.grpcPort }] : [])];
   return [
     {
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: { ...metadata, name: `${name}-config` },
-      data: { SLIPWAY_ENVIRONMENT: target.environment, SLIPWAY_FEATURE: target.branch },
+      data: { ...k8s.env, SLIPWAY_ENVIRONMENT: target.environment, SLIPWAY_FEATURE: target.branch },
     } as KubernetesObject,
     {
       apiVersion: 'apps/v1',
@@ -43,17 +44,21 @@ export function serviceManifests(service: ServiceSettings, target: ManifestTarge
         selector: { matchLabels: selector },
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
         template: {
-          metadata: { labels: { ...selector, 'slipway.dev/feature': labels['slipway.dev/feature'] } },
+          metadata: {
+            labels: { ...selector, 'slipway.dev/feature': labels['slipway.dev/feature'] },
+            // Prometheus finds the pods by these (the convention its kubernetes_sd examples use).
+            annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': 'http', 'prometheus.io/path': '/metrics' },
+          },
           spec: {
             containers: [
               {
                 name: k8s.container ?? name,
                 image,
-                ports: [{ name: 'http', containerPort: k8s.port }],
-                envFrom: [{ configMapRef: { name: `${name}-config` } }],
+                ports,
+                envFrom: [{ configMapRef: { name: `${name}-config` } }, ...k8s.envFromSecrets.map((secret) => ({ secretRef: { name: secret } }))],
                 resources: { requests: { cpu: k8s.resources.cpu, memory: k8s.resources.memory }, limits: { cpu: k8s.resources.cpuLimit, memory: k8s.resources.memoryLimit } },
-                readinessProbe: probe('/readyz', 5),
-                livenessProbe: probe('/healthz', 15),
+                readinessProbe: probe('/readyz', 1, 2),
+                livenessProbe: probe('/healthz', 10, 10),
               },
             ],
           },
@@ -64,7 +69,7 @@ export function serviceManifests(service: ServiceSettings, target: ManifestTarge
       apiVersion: 'v1',
       kind: 'Service',
       metadata,
-      spec: { selector, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+      spec: { selector, ports: ports.map((p) => ({ name: p.name, port: p.name === 'http' ? 80 : p.containerPort, targetPort: p.name })) },
     } as KubernetesObject,
     {
       apiVersion: 'autoscaling/v2',

@@ -54,6 +54,8 @@ export interface BwrapPlan {
   gid: number;
   env: Record<string, string>;
   readOnlyMounts: string[];
+  /** Language caches mounted writable (handed to the sandbox user), e.g. an npm cache `npm ci --offline` reads. */
+  cacheMounts: string[];
   limits: SandboxLimits;
   command: string;
   /** File descriptor bwrap reports the child's pid and exit code on. */
@@ -98,6 +100,7 @@ export function bwrapArgs(plan: BwrapPlan, host: HostEntry[]): string[] {
   for (const path of ETC_ENTRIES) args.push('--ro-bind-try', path, path);
   args.push('--proc', '/proc', '--dev', '/dev', '--size', String(plan.limits.tmpBytes), '--tmpfs', '/tmp');
   for (const path of plan.readOnlyMounts) args.push('--ro-bind', path, path);
+  for (const path of plan.cacheMounts) args.push('--bind', path, path);
   // Last, so nothing mounted above (a /tmp tmpfs, a read-only parent) hides the worktree.
   args.push('--bind', plan.worktree, plan.worktree, '--chdir', plan.cwd);
   for (const [name, value] of Object.entries(plan.env)) args.push('--setenv', name, value);

@@ -18,7 +18,8 @@ export function passThroughEnv(names: string[]): Record<string, string> {
  * sandbox is required and does not work here; every other failure is in the result.
  */
 export async function runConfined(settings: SandboxSettings, command: SandboxedCommand, logger?: Logger): Promise<SandboxResult> {
-  const env = { ...passThroughEnv(settings.env), ...command.env };
+  const caches = Object.fromEntries(settings.cacheMounts.flatMap((m) => (m.env !== undefined ? [[m.env, m.path]] : [])));
+  const env = { ...passThroughEnv(settings.env), ...caches, ...command.env };
   await requireSandbox(settings, logger, `the command \`${command.command}\``);
   if (settings.mode === 'none') {
     const result = await runShell(command.command, { cwd: command.cwd, timeoutMs: command.timeoutMs, outputCapBytes: command.outputCapBytes, env: { LANG: 'C.UTF-8', ...env } });
@@ -30,5 +31,6 @@ export async function runConfined(settings: SandboxSettings, command: SandboxedC
     user: { uid: settings.uid, gid: settings.gid },
     limits: { ...settings.limits, ...command.limits },
     readOnlyMounts: [...settings.readOnlyMounts, ...(command.readOnlyMounts ?? [])],
+    cacheMounts: [...settings.cacheMounts.map((m) => m.path), ...(command.cacheMounts ?? [])],
   });
 }

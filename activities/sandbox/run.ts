@@ -31,6 +31,8 @@ export interface SandboxedCommand {
   outputCapBytes: number;
   /** Host folders mounted read-only at the same path (toolchains, language caches). */
   readOnlyMounts?: string[];
+  /** Folders mounted writable at the same path (language caches); handed to the sandbox user like the worktree. */
+  cacheMounts?: string[];
   limits?: Partial<SandboxLimits>;
   /** Who the command runs as when Slipway is root (default nobody, 65534). */
   user?: { uid: number; gid: number };
@@ -104,10 +106,10 @@ function validate(options: SandboxedCommand): string | undefined {
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (!ENV_NAME.test(name) || value.includes('\0')) return `environment variable ${JSON.stringify(name)} is not a valid name=value`;
   }
-  for (const mount of options.readOnlyMounts ?? []) {
+  for (const mount of [...(options.readOnlyMounts ?? []), ...(options.cacheMounts ?? [])]) {
     const path = normalize(mount);
     if (!isAbsolute(path) || path === '/' || FORBIDDEN_MOUNTS.some((f) => inside(f, path)) || inside(path, options.worktree) || inside(options.worktree, path)) {
-      return `read-only mount ${mount} is refused: give an absolute folder that is not /, /proc, /sys, /dev, or above or below the worktree`;
+      return `mount ${mount} is refused: give an absolute folder that is not /, /proc, /sys, /dev, or above or below the worktree`;
     }
   }
   return undefined;
@@ -138,7 +140,7 @@ export async function runSandboxed(options: SandboxedCommand): Promise<SandboxRe
     if (blocked !== undefined) return failed(`the sandbox user ${user.uid} cannot reach the worktree: ${blocked} is not searchable by it (chmod o+x ${blocked}, or keep worktrees under a folder it can traverse)`);
     try {
       // coreutils walks with openat and O_NOFOLLOW: a symlink in the worktree is never followed out.
-      await run('chown', ['-R', '-P', `${user.uid}:${user.gid}`, '--', worktree], { timeout: 5 * 60_000, env: { PATH: '/usr/bin:/bin' } });
+      await run('chown', ['-R', '-P', `${user.uid}:${user.gid}`, '--', worktree, ...(options.cacheMounts ?? []).map((m) => normalize(m))], { timeout: 5 * 60_000, env: { PATH: '/usr/bin:/bin' } });
     } catch (err) {
       return failed(`could not hand the worktree to the sandbox user: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
     }
@@ -154,6 +156,7 @@ export async function runSandboxed(options: SandboxedCommand): Promise<SandboxRe
       gid: user.gid,
       env: { ...BASE_ENV, ...options.env },
       readOnlyMounts: (options.readOnlyMounts ?? []).map((m) => normalize(m)),
+      cacheMounts: (options.cacheMounts ?? []).map((m) => normalize(m)),
       limits,
       command: options.command,
       statusFd: STATUS_FD,

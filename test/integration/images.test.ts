@@ -22,6 +22,9 @@ async function serviceTree(root: string): Promise<string> {
   await mkdir(join(root, 'dist'), { recursive: true });
   await mkdir(join(root, 'node_modules/left-pad'), { recursive: true });
   await mkdir(join(root, 'node_modules/.bin'), { recursive: true });
+  // An npm scope: tar.create would read "@scope" as an archive to append.
+  await mkdir(join(root, 'node_modules/@scope/pkg'), { recursive: true });
+  await writeFile(join(root, 'node_modules/@scope/pkg/index.js'), 'module.exports = 1;\n');
   await writeFile(join(root, 'dist/main.js'), 'console.log("hello")\n');
   await writeFile(join(root, 'package.json'), '{"name":"svc"}\n');
   await writeFile(join(root, 'README.md'), 'not shipped\n');
@@ -53,6 +56,9 @@ test('layers are deterministic: the same files give the same digest whatever the
     'app/node_modules/',
     'app/node_modules/.bin/',
     'app/node_modules/.bin/left-pad -> ../left-pad/index.js',
+    'app/node_modules/@scope/',
+    'app/node_modules/@scope/pkg/',
+    'app/node_modules/@scope/pkg/index.js',
     'app/node_modules/left-pad/',
     'app/node_modules/left-pad/index.js',
     'app/package.json',

@@ -69,6 +69,7 @@ export function activityDoubles(overrides: Partial<Activities> = {}, onCall?: (c
     writeDocs: async (input) => ({ paths: [`${input.workspace.specDir}/runbook.md`], usage: usage(800) }),
     writeReport: async () => ({ path: 'specs/001-feature/report.md' }),
     runServiceTests: async () => ({ ok: true, summary: 'tests pass' }),
+    buildImage: async (input) => ({ service: input.service.name, reference: `${input.images.registry}/${input.service.name}:0123abc`, digest: `sha256:${'0'.repeat(64)}`, commit: '0123abc' }),
     runPreDeployChecks: async () => ({ ok: true, summary: 'all checks passed' }),
     auditPerformance: async () => ({ ok: true, summary: 'no regression against baseline' }),
     draftMigrations: async () => ({ drafted: false }),
