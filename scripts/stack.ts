@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../config/load';
@@ -71,6 +71,8 @@ export interface StackOptions {
   onExit: (what: string) => void;
   /** Print the worker's and API's logs for people (else JSON lines). */
   pretty: boolean;
+  /** Where the worker's and API's logs go: this terminal, or .slipway/logs/<name>.log. */
+  logs?: 'terminal' | 'files';
 }
 
 const row = (name: string, address: string, state: string) => `${name.padEnd(14)}${address.padEnd(17)}${state}`;
@@ -115,12 +117,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...(world ? { SLIPWAY_CRANE: world.world.crane } : {}),
       SLIPWAY_CONFIG: options.configFile,
       SLIPWAY_API_TOKENS: tokens.spec,
+      // The SDK's own chatter (worker states, the workflow bundle's build) only when asked for.
+      SLIPWAY_SDK_LOG_LEVEL: process.env.SLIPWAY_SDK_LOG_LEVEL ?? 'WARN',
       ...(server.uiUrl ? { SLIPWAY_TEMPORAL_UI_URL: server.uiUrl } : {}),
-      ...(options.pretty ? { SLIPWAY_LOG_FORMAT: 'pretty', SLIPWAY_SDK_LOG_LEVEL: process.env.SLIPWAY_SDK_LOG_LEVEL ?? 'WARN' } : {}),
+      ...(options.pretty ? { SLIPWAY_LOG_FORMAT: 'pretty' } : {}),
     };
+    await mkdir(join(STATE_DIR, 'logs'), { recursive: true });
     const start = (name: string, script: string, graceMs: number) => {
+      const log = options.logs === 'files' ? openSync(join(STATE_DIR, 'logs', `${name.toLowerCase()}.log`), 'a') : 'inherit';
       // Own process group: a terminal's Ctrl-C reaches only this orchestrator, which stops everything in order.
-      const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: { ...env, SLIPWAY_PROCESS_NAME: name }, stdio: 'inherit', detached: true });
+      const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: { ...env, SLIPWAY_PROCESS_NAME: name }, stdio: ['ignore', log, log], detached: true });
       child.on('exit', (code, signal) => !stopping && options.onExit(`the ${name} exited (${signal ?? `code ${code}`})`));
       stoppers.push({ name, stop: () => stopProcess(child, 'SIGINT', graceMs) });
     };

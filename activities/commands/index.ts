@@ -12,6 +12,7 @@ export interface CheckResult {
 }
 
 /** Command names in a service's `commands` that these activities run. */
+export const SETUP = 'setup';
 export const TEST = 'test';
 export const PREDEPLOY = 'predeploy';
 export const PERF = 'perf';
@@ -47,12 +48,15 @@ export function createCommandActivities(deps: { logger: Logger; sandbox?: Sandbo
         lines.push(`${service.name}: no ${kind} command configured`);
         continue;
       }
+      // A fresh worktree has no dependencies installed: the service's setup command comes first.
+      const setup = service.commands[SETUP];
+      const line = setup !== undefined && kind !== SETUP ? `(${setup}) && (${command})` : command;
       const signal = cancellation();
       // Beats on a timer while the child runs (sandboxed or not), so a long test suite never times the activity out.
       const result = await whileHeartbeating(() => runConfined(
         sandbox,
         {
-          command,
+          command: line,
           worktree: workspace.path,
           cwd: workspace.path,
           env,
