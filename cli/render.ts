@@ -86,6 +86,17 @@ export function formatClock(iso: string, utc = false): string {
   return parts.map((n) => String(n).padStart(2, '0')).join(':');
 }
 
+/** `YYYY-MM-DD HH:MM` of an ISO time. */
+export function formatDateTime(iso: string, utc = false): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return oneLine(iso);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const [y, mo, day, h, mi] = utc
+    ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes()]
+    : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes()];
+  return `${y}-${pad(mo)}-${pad(day)} ${pad(h)}:${pad(mi)}`;
+}
+
 /** `sha256:0123456789ab` from an image reference or a digest; undefined when it holds none. */
 export function shortDigest(reference: string | undefined): string | undefined {
   const match = reference === undefined ? null : /sha256:([0-9a-f]{12})/.exec(reference);
@@ -207,7 +218,8 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
     const who = gate.approvers.length > 0 ? `approvers: ${gate.approvers.map(oneLine).join(', ')}` : 'any approver';
     const fourEyes = gate.fourEyes ? `, not ${oneLine(state.requester)} (four-eyes)` : '';
     const round = gate.round > 1 ? ` (round ${gate.round})` : '';
-    lines.push(`  ${style.yellow(marks.here)} ${style.bold(`gate ${gate.name}${round} is waiting`)} ${marks.dash} ${who}${fourEyes}; expires ${formatClock(gate.deadlineAt, utc)}`);
+    const left = options.now !== undefined ? ` (in ${formatDuration(new Date(gate.deadlineAt).getTime() - options.now.getTime())})` : '';
+    lines.push(`  ${style.yellow(marks.here)} ${style.bold(`gate ${gate.name}${round} is waiting`)} ${marks.dash} ${who}${fourEyes}; expires ${formatDateTime(gate.deadlineAt, utc)}${left}`);
     const asks = gate.summary.split('\n').map(oneLine).filter(Boolean);
     const shown = asks.slice(0, options.gateSummaryLines ?? 6);
     for (const line of shown) lines.push(`      ${line}`);

@@ -2,7 +2,7 @@
 import type { z } from 'zod';
 import type { evidenceReply, runSummary } from '../api/schemas';
 import type { CheckResult, SoakSample } from '../workflows/state';
-import { formatClock, oneLine } from './render';
+import { formatClock, formatDateTime, oneLine } from './render';
 
 /** Columns padded to their widest cell; the last column is not padded. */
 export function table(head: string[], rows: string[][]): string[] {
@@ -17,17 +17,6 @@ export function table(head: string[], rows: string[][]): string[] {
 
 const clipText = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
-/** `YYYY-MM-DD HH:MM` in the local zone (or UTC). */
-function formatDate(iso: string, utc: boolean): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return oneLine(iso);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const [y, mo, day, h, mi] = utc
-    ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes()]
-    : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes()];
-  return `${y}-${pad(mo)}-${pad(day)} ${pad(h)}:${pad(mi)}`;
-}
-
 export function renderRunList(runs: z.infer<typeof runSummary>[], options: { utc?: boolean } = {}): string[] {
   if (runs.length === 0) return ['no runs match'];
   return table(
@@ -37,7 +26,7 @@ export function renderRunList(runs: z.infer<typeof runSummary>[], options: { utc
       oneLine(run.status ?? run.temporalStatus.toLowerCase()),
       oneLine(run.phase ?? '-'),
       oneLine(run.services.join(',') || '-'),
-      formatDate(run.startedAt, options.utc ?? false),
+      formatDateTime(run.startedAt, options.utc ?? false),
       clipText(oneLine(run.feature ?? ''), 60),
     ]),
   );

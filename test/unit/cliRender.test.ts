@@ -94,7 +94,7 @@ describe('renderRun', () => {
     const lines = renderRun(state, { utc: true, gateSummaryLines: 2 });
     const at = lines.findIndex((l) => l.includes('gate production is waiting'));
     expect(lines.slice(at, at + 6)).toEqual([
-      '  ▶ gate production is waiting — approvers: lead, not alice (four-eyes); expires 12:03:00',
+      '  ▶ gate production is waiting — approvers: lead, not alice (four-eyes); expires 2026-11-28 12:03',
       '      Deploy to production:',
       '      - messages@sha256:3f2a9c0d1e4b',
       `      … 2 more line(s): slipway status ${RUN}`,
@@ -109,7 +109,8 @@ describe('renderRun', () => {
   test("a person's step asks for the commit, then the approval", () => {
     const state = runInProduction({ mode: 'person', gates: { tasks: pendingGate('tasks', { personStep: true, approvers: [], fourEyes: false, summary: 'write tasks.md' }) } as RunState['gates'] });
     const lines = renderRun(state, { utc: true });
-    expect(lines).toContain('  ▶ gate tasks is waiting — any approver; expires 12:03:00');
+    expect(lines).toContain('  ▶ gate tasks is waiting — any approver; expires 2026-11-28 12:03');
+    expect(renderRun(state, { utc: true, now: new Date('2026-11-25T12:03:00.000Z') })).toContain('  ▶ gate tasks is waiting — any approver; expires 2026-11-28 12:03 (in 3d00h)');
     expect(lines).toContain(`      when it is committed: slipway approve ${RUN} tasks`);
   });
 
