@@ -172,9 +172,9 @@ export function renderAnalysis(analysis: AnalysisSummary, options: Pick<RenderOp
   return parts.join('  ');
 }
 
-function rolloutStep(rollout: RolloutSummary, style: Style, marks: Marks): string {
+function rolloutStep(rollout: RolloutSummary, style: Style, marks: Marks, width: number): string {
   // Padded before colouring, so columns line up whatever the colour.
-  const pad = (text: string) => text.padEnd(15);
+  const pad = (text: string) => text.padEnd(width);
   switch (rollout.status) {
     case 'succeeded':
       return style.green(pad(`${marks.ok} done`));
@@ -246,14 +246,12 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
         .filter((r) => r.environment === environment)
         .forEach((rollout, index) => {
           const digest = shortDigest(rollout.deployment?.image) ?? shortDigest(state.images.find((i) => i.service === rollout.service)?.digest);
-          const parts = [
-            // Every line names its environment, so a line printed alone (watch in a log) still says where.
-            `    ${(index === 0 ? (s: string) => s : style.dim)(oneLine(environment).padEnd(environmentWidth))}  ${oneLine(rollout.service).padEnd(serviceWidth)}  ${rolloutStep(rollout, style, marks)}`,
-            ...(rollout.deployment ? [`rev ${rollout.deployment.revision}`] : []),
-            ...(digest !== undefined ? [digest] : []),
-            ...(rollout.soak !== undefined ? [renderAnalysis(rollout.soak, analysisOptions)] : []),
-          ];
-          lines.push(parts.join('  '));
+          const facts = [...(rollout.deployment ? [`rev ${rollout.deployment.revision}`] : []), ...(digest !== undefined ? [digest] : [])];
+          // Every line names its environment, so a line printed alone (watch in a log) still says where.
+          const where = `${(index === 0 ? (s: string) => s : style.dim)(oneLine(environment).padEnd(environmentWidth))}  ${oneLine(rollout.service).padEnd(serviceWidth)}`;
+          lines.push(`    ${where}  ${[rolloutStep(rollout, style, marks, facts.length > 0 ? 15 : 0), ...facts].join('  ')}`);
+          // The soak on a line of its own keeps 80 columns; its service and environment keep it unique in a log.
+          if (rollout.soak !== undefined) lines.push(`      ${renderAnalysis(rollout.soak, analysisOptions)}  ${style.dim(`(${oneLine(rollout.service)}, ${oneLine(environment)})`)}`);
           if (rollout.reason !== undefined && rollout.status !== 'succeeded') lines.push(`      ${style.red(oneLine(rollout.reason))}`);
         });
     }

@@ -197,7 +197,11 @@ describe('a run from start to report, through the CLI', () => {
     expect(watched).toMatchObject({ code: 0, stderr: '' });
     // Not a terminal: plain lines, each once, the soak's progress among them.
     expect(watched.stdout).toContain(`${runId}  + succeeded`);
-    expect(watched.stdout).toMatch(/production +messages +\+ done +rev 2 +soak +\[#{20}\] 4\/4 +passed +err 0\.10% +p99 120ms/);
+    expect(watched.stdout).toMatch(/^ {4}production +messages +\* soak +rev 2$/m);
+    // The soak's progress, sample by sample (a poll may fall between two samples).
+    const progress = watched.stdout.match(/^ {6}soak {2}\[#*-*\] \d\/4 .*\(messages, production\)$/gm) ?? [];
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(watched.stdout).toMatch(/^ {4}production +messages +\+ done +rev 2\n {6}soak {2}\[#{20}\] 4\/4 {2}passed {2}err 0\.10% {2}p99 120ms {2}\(messages, production\)$/m);
     expect(watched.stdout).not.toContain('\u001b');
     const headers = watched.stdout.split('\n').filter((l) => l.startsWith(`${runId} `));
     expect(new Set(headers).size).toBe(headers.length);

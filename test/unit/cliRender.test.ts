@@ -79,7 +79,10 @@ describe('renderRun', () => {
     expect(lines).toContain('    dev         messages       ✓ done           rev 2  sha256:3f2a9c0d1e4b');
     // The image digest comes from the build when the deployment does not name one.
     expect(lines).toContain('    dev         notifications  ✓ done           sha256:3f2a9c0d1e4b');
-    expect(lines).toContain('    production  messages       ● soak           rev 5  sha256:3f2a9c0d1e4b  soak  [████████████░░░░░░░░] 6/10  err 0.12%  p99 120ms');
+    expect(lines).toContain('    production  messages       ● soak           rev 5  sha256:3f2a9c0d1e4b');
+    expect(lines).toContain('      soak  [████████████░░░░░░░░] 6/10  err 0.12%  p99 120ms  (messages, production)');
+    // The soak has its own line, so an 80-column terminal shows all of its progress.
+    expect(renderRun(runInProduction(), { width: 80 })).toContainEqual(expect.stringMatching(/^ {6}soak {2}\[█+░+\] 6\/10 {2}err 0\.12% {2}p99 120ms/));
     expect(lines).toContain('  compensations: 1 armed (undone in reverse if the run fails)');
     expect(lines.slice(-4)).toEqual([
       '  timeline',
@@ -140,7 +143,8 @@ describe('renderRun', () => {
     expect(lines[0]).toBe(`${RUN}  x rolled back`);
     expect(lines[2]).toBe('  phase deploy (production) | requested by alice | started 12:00:00, took 7m05s');
     expect(lines[3]).toBe('  reason: soak of messages in production failed: error ratio 12% > 5%');
-    expect(lines).toContain('    production  messages  x rolling back   soak  [######--------------] 3/10  failed  err 12.0%  p99 1.50s  2 failing');
+    expect(lines).toContain('    production  messages  x rolling back');
+    expect(lines).toContain('      soak  [######--------------] 3/10  failed  err 12.0%  p99 1.50s  2 failing  (messages, production)');
     expect(lines).toContain('      error ratio 12% > 5%');
     expect(lines).toContain('    + done    roll back messages in production');
     expect(lines).toContain('    x failed  revert migrations of messages in production - connection refused');
