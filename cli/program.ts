@@ -46,6 +46,16 @@ function seconds(value: string): number {
   return n;
 }
 
+/** A phase as runs publish it: `specify`, …, or `deploy:<environment>` while deploying. */
+function phase(value: string): string {
+  const [name, environment] = value.split(':', 2);
+  const known = (PHASES as readonly string[]).includes(name ?? '');
+  if (!known || (environment !== undefined && (name !== 'deploy' || !/^[a-z0-9][a-z0-9-]*$/.test(environment)))) {
+    throw new InvalidArgumentError(`a phase is one of ${PHASES.join(', ')}, or deploy:<environment>`);
+  }
+  return value;
+}
+
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Colour only for a terminal, and never against NO_COLOR; FORCE_COLOR forces it. */
@@ -109,7 +119,7 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
     .command('list')
     .description('list runs, newest first')
     .addOption(new Option('--status <status>', 'only runs with this status').choices(RUN_STATUSES))
-    .addOption(new Option('--phase <phase>', 'only runs in this phase').choices(PHASES))
+    .option('--phase <phase>', `only runs in this phase: ${PHASES.join(', ')}; a deploy is deploy:<environment>`, phase)
     .option('-n, --limit <n>', 'at most this many runs (1-200; the API defaults to 50)', integer('--limit', 1, 200))
     .action(async (options: { status?: RunStatus; phase?: string; limit?: number }, command: Command) => {
       const flags = flagsOf(command);

@@ -67,8 +67,8 @@ describe('arguments become requests', () => {
 
   test('list filters, evidence paging, decisions and cancel reach their routes', async () => {
     const list = transport({ body: { runs: [] } });
-    expect((await run(['list', '--status', 'awaiting-approval', '--phase', 'deploy', '-n', '5'], { fetch: list.fetch })).stdout).toBe('no runs match\n');
-    expect(list.sent[0]?.url.href).toBe('http://api.test:8080/runs?status=awaiting-approval&phase=deploy&limit=5');
+    expect((await run(['list', '--status', 'awaiting-approval', '--phase', 'deploy:production', '-n', '5'], { fetch: list.fetch })).stdout).toBe('no runs match\n');
+    expect(list.sent[0]?.url.href).toBe('http://api.test:8080/runs?status=awaiting-approval&phase=deploy%3Aproduction&limit=5');
 
     const evidence = transport({ body: { runId: 'r', service: 'messages', environment: 'production', kind: 'watch', page: 2, pageSize: 5, pages: 3, total: 12, samples: [] } });
     const shown = await run(['evidence', 'r', '--service', 'messages', '--env', 'production', '--kind', 'watch', '--page', '2', '--page-size', '5'], { fetch: evidence.fetch });
@@ -100,6 +100,8 @@ describe('bad arguments exit 2 before any request', () => {
     [['reject', 'r', 'spec', '-m', '  '], /a rejection needs a comment/],
     [['list', '--status', 'sleeping'], /Allowed choices are running, awaiting-approval/],
     [['list', '--limit', '0'], /--limit must be a whole number from 1 to 200/],
+    [['list', '--phase', 'sleep'], /a phase is one of specify, architect, .*, or deploy:<environment>/],
+    [['list', '--phase', 'specify:dev'], /a phase is one of/],
     [['list', '--limit', '2x'], /--limit must be a whole number/],
     [['evidence', 'r'], /required option '--service <name>'/],
     [['evidence', 'r', '--service', 'm', '--kind', 'canary'], /Allowed choices are soak, watch/],
