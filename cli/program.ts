@@ -159,18 +159,22 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
       setExit(exitCodeForOutcome(final.status) ?? EXIT.unexpected);
     });
 
+  /** approve and reject: one route, one kind of answer. */
+  const decide = async (decision: 'approve' | 'reject', runId: string, gate: string, comment: string | undefined, command: Command) => {
+    const flags = flagsOf(command);
+    const reply = await (await connect(flags)).decide(runId, gate, decision, comment);
+    const record = reply.body.gate;
+    const verb = decision === 'approve' ? 'approved' : 'rejected';
+    emit(flags, reply, () => [`${verb} gate ${record.name} (round ${record.round}) of ${runId} as ${oneLine(record.decidedBy ?? '?')}`, `  follow it: slipway watch ${runId}`]);
+  };
+
   program
     .command('approve')
     .description('approve a pending gate (approvers only)')
     .argument('<run>', 'the run id')
     .argument('<gate>', 'the gate, e.g. spec, migration-review, manifest-review, production')
     .option('-m, --message <comment>', 'a comment for the audit trail')
-    .action(async (runId: string, gate: string, options: { message?: string }, command: Command) => {
-      const flags = flagsOf(command);
-      const reply = await (await connect(flags)).decide(runId, gate, 'approve', options.message);
-      const record = reply.body.gate;
-      emit(flags, reply, () => [`approved gate ${record.name} (round ${record.round}) of ${runId} as ${oneLine(record.decidedBy ?? '?')}`, `  follow it: slipway watch ${runId}`]);
-    });
+    .action((runId: string, gate: string, options: { message?: string }, command: Command) => decide('approve', runId, gate, options.message, command));
 
   program
     .command('reject')
@@ -178,12 +182,9 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
     .argument('<run>', 'the run id')
     .argument('<gate>', 'the gate')
     .requiredOption('-m, --message <comment>', 'what to change: the agent or person revising gets it')
-    .action(async (runId: string, gate: string, options: { message: string }, command: Command) => {
-      const flags = flagsOf(command);
+    .action((runId: string, gate: string, options: { message: string }, command: Command) => {
       if (options.message.trim() === '') throw new CliError(EXIT.usage, 'a rejection needs a comment saying what to change: -m "…"');
-      const reply = await (await connect(flags)).decide(runId, gate, 'reject', options.message);
-      const record = reply.body.gate;
-      emit(flags, reply, () => [`rejected gate ${record.name} (round ${record.round}) of ${runId} as ${oneLine(record.decidedBy ?? '?')}`, `  follow it: slipway watch ${runId}`]);
+      return decide('reject', runId, gate, options.message, command);
     });
 
   program

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { resolveApi, resolveTarget, parseDevTokens } from '../../cli/credentials';
 import { EXIT, exitCodeForHttp, exitCodeForOutcome } from '../../cli/exitCodes';
 import { runCli, type CliIo } from '../../cli/program';
-import type { RunState } from '../../workflows/state';
+import { emptyUsage, type RunState } from '../../workflows/state';
 
 const TOKEN = 'alice-requester-token-0001';
 
@@ -196,7 +196,7 @@ describe('watch', () => {
     rollouts: [],
     watches: [],
     compensations: [],
-    cost: { total: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 }, byPhase: {} },
+    cost: { total: emptyUsage(), byPhase: {} },
     startedAt: '2026-11-25T12:00:00.000Z',
   });
 

@@ -2,7 +2,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { fitLine, formatDuration, formatRatio, formatSeconds, progressBar, renderRun, shortDigest } from '../../cli/render';
 import { formatCheck, renderEvidence, renderRunList, table } from '../../cli/tables';
 import { ChangedLines, RedrawnBlock } from '../../cli/terminal';
-import { runStateSchema, type AnalysisSummary, type RunState } from '../../workflows/state';
+import { emptyUsage, runStateSchema, type AnalysisSummary, type RunState } from '../../workflows/state';
 
 const RUN = 'feature-add-real-time-notifications-when-users-demo-1';
 const DIGEST = 'sha256:3f2a9c0d1e4b5a6978877665544332211000ffeeddccbbaa9988776655443322';
@@ -48,7 +48,7 @@ function runInProduction(overrides: Partial<RunState> = {}): RunState {
     ],
     watches: [],
     compensations: [{ name: 'roll back messages in dev', status: 'armed' }],
-    cost: { total: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 }, byPhase: {} },
+    cost: { total: emptyUsage(), byPhase: {} },
     startedAt: '2026-11-25T12:00:00.000Z',
     ...overrides,
   });
