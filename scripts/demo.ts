@@ -5,21 +5,19 @@
  * step, approves the gates, and checks at the end that the world agrees with what the run says.
  * Uses a running `npm start` when there is one; otherwise starts everything and stops it after.
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import ms from 'ms';
 import { parseDocument } from 'yaml';
 import { loadConfig } from '../config/load';
 import type { SlipwayConfig } from '../config/schema';
 import type { RunState } from '../workflows/state';
-import { applyChanges, demoChanges, FEATURE, MIGRATION_VERSION, type DemoStep } from '../world/demo/changes';
-import { snapshotWorld, worldDifferences, type WorldSnapshot } from '../world/demo/snapshot';
+import { FEATURE } from '../world/demo/changes';
+import { Api, deliveredProblems, driveRun } from '../world/demo/driver';
+import { snapshotWorld, worldDifferences } from '../world/demo/snapshot';
+import { renderRun } from '../cli/render';
+import { ChangedLines, RedrawnBlock, type LiveView } from '../cli/terminal';
 import { apiUrlOf, chooseConfig, devTokens, startStack, STATE_DIR, type Stack } from './stack';
-
-const run = promisify(execFile);
 
 interface Options {
   breach: boolean;
@@ -69,112 +67,19 @@ async function demoConfig(base: string, options: Options): Promise<string> {
   return file;
 }
 
-class Api {
-  constructor(
-    readonly base: string,
-    private readonly tokens: { requester: string; approver: string },
-  ) {}
-
-  async call<T>(method: 'GET' | 'POST', path: string, as: 'requester' | 'approver', body?: unknown): Promise<T> {
-    const res = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.tokens[as]}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return JSON.parse(text) as T;
-  }
-}
-
-/** One line per thing that changed, and a soak bar while a soak runs. */
+/** The run as `slipway watch` draws it (redrawn in place on a terminal), with what the demo's people did below it. */
 class Progress {
-  private seen = new Set<string>();
-  private lastBar = '';
+  private readonly view: LiveView = process.stdout.isTTY ? new RedrawnBlock(process.stdout) : new ChangedLines(process.stdout);
+  private readonly actions: string[] = [];
+
+  note(action: string): void {
+    this.actions.push(action);
+  }
 
   show(state: RunState): void {
-    const lines: string[] = [];
-    const once = (key: string, line: string) => {
-      if (!this.seen.has(key)) {
-        this.seen.add(key);
-        lines.push(line);
-      }
-    };
-    once(`phase:${state.phase}:${state.environment ?? ''}`, `▸ ${state.phase}${state.environment ? ` (${state.environment})` : ''}`);
-    for (const gate of Object.values(state.gates)) {
-      once(`gate:${gate.name}:${gate.round}:${gate.status}`, `  gate ${gate.name}${gate.round > 1 ? ` (round ${gate.round})` : ''}: ${gate.status}${gate.decidedBy ? ` by ${gate.decidedBy}` : ''}`);
-    }
-    for (const image of state.images) once(`image:${image.service}:${image.digest}`, `  image ${image.service} ${image.reference.replace(/:[^:/]+$/, '')}@${image.digest.slice(0, 19)}…`);
-    for (const rollout of state.rollouts) {
-      once(`rollout:${rollout.workflowId}:${rollout.status}`, `  ${rollout.service} → ${rollout.environment}: ${rollout.status}${rollout.migrations.length > 0 ? ` (migrations ${rollout.migrations.join(', ')})` : ''}${rollout.reason ? ` — ${rollout.reason}` : ''}`);
-    }
-    for (const line of lines) {
-      if (this.lastBar) process.stdout.write('\n');
-      this.lastBar = '';
-      say(line);
-    }
-    const soaking = state.rollouts.find((r) => r.status === 'running' && r.soak !== undefined && r.soak.planned > 0);
-    if (soaking?.soak) {
-      const { samples, planned, last } = soaking.soak;
-      const width = 24;
-      const filled = Math.min(width, Math.round((samples / planned) * width));
-      const detail = last ? ` error ratio ${last.errorRatio !== undefined ? `${(last.errorRatio * 100).toFixed(1)}%` : 'n/a'}, p99 ${last.p99Seconds !== undefined ? `${Math.round(last.p99Seconds * 1000)} ms` : 'n/a'} (${last.verdict})` : '';
-      const bar = `  soak ${soaking.service}@${soaking.environment} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${samples}/${planned}${detail}`;
-      if (bar !== this.lastBar) {
-        process.stdout.write(process.stdout.isTTY ? `\r${bar.padEnd(110)}` : `${bar}\n`);
-        this.lastBar = process.stdout.isTTY ? bar : '';
-      }
-    }
-  }
-}
-
-/** Plays the people: commits the prepared work on the feature branch (through the remote, as a person would) and pushes it. */
-async function commitAs(state: RunState, step: DemoStep, remoteUrl: string, options: Options): Promise<void> {
-  const workspace = state.workspace;
-  if (workspace === undefined) throw new Error('the run has no branch yet');
-  const clone = join(STATE_DIR, 'demo', state.runId);
-  const git = (...args: string[]) => run('git', ['-c', 'user.name=Demo person', '-c', 'user.email=person@localhost', ...args], { cwd: clone });
-  if (!existsSync(join(clone, '.git'))) {
-    await mkdir(clone, { recursive: true });
-    await run('git', ['clone', '--quiet', remoteUrl, clone]);
-  }
-  await git('fetch', '--quiet', 'origin', workspace.branch);
-  await git('checkout', '--quiet', '-B', workspace.branch, 'FETCH_HEAD');
-  const change = demoChanges(step, workspace.specDir, { breach: options.breach });
-  await applyChanges(clone, change.files);
-  await git('add', '--all');
-  await git('commit', '--quiet', '-m', change.message);
-  await git('push', '--quiet', 'origin', `${workspace.branch}:${workspace.branch}`);
-  say(`  (a person committed and pushed "${change.message}")`);
-}
-
-const PERSON_STEPS: Record<string, DemoStep> = { spec: 'spec', plan: 'plan', tasks: 'tasks', implement: 'implement' };
-const APPROVALS: Record<string, string> = {
-  'migration-review': 'The down migration only runs on rollback; accepted.',
-  'manifest-review': 'Manifests look right.',
-  production: 'Ship it.',
-};
-
-async function drive(api: Api, runId: string, remoteUrl: string, options: Options): Promise<RunState> {
-  const progress = new Progress();
-  const handled = new Set<string>();
-  const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    const state = await api.call<RunState>('GET', `/runs/${runId}`, 'requester');
-    progress.show(state);
-    if (['succeeded', 'failed', 'rolled-back', 'cancelled'].includes(state.status)) return state;
-    for (const gate of Object.values(state.gates).filter((g) => g.status === 'pending')) {
-      const key = `${gate.name}:${gate.round}`;
-      if (handled.has(key)) continue;
-      handled.add(key);
-      const step = PERSON_STEPS[gate.name];
-      if (step !== undefined && gate.round === 1) await commitAs(state, step, remoteUrl, options);
-      const comment = APPROVALS[gate.name] ?? (step ? 'Done: committed and pushed.' : undefined);
-      if (gate.round > 1 && step !== undefined) throw new Error(`gate ${gate.name} reopened: ${gate.summary.split('\n').slice(0, 4).join(' ')}`);
-      await api.call('POST', `/runs/${runId}/gates/${gate.name}/approve`, 'approver', comment ? { comment } : {});
-    }
-    if (Date.now() > deadline) throw new Error(`the run did not end within ${ms(options.timeoutMs)} (phase ${state.phase}, status ${state.status})`);
-    await new Promise((r) => setTimeout(r, 1_000));
+    const tty = process.stdout.isTTY === true;
+    const lines = renderRun(state, { color: tty, hints: false, timeline: 3, ...(tty ? { now: new Date(), width: process.stdout.columns } : { utc: true }) });
+    this.view.show([...lines, '', ...this.actions.slice(-4).map((a) => `  demo: ${a}`)]);
   }
 }
 
@@ -212,7 +117,17 @@ async function main(): Promise<number> {
     if (started201.temporalUiUrl) say(`  Temporal UI: ${started201.temporalUiUrl}`);
     say(`  Prometheus:  http://127.0.0.1:${world.prometheusPort}/graph?g0.expr=${encodeURIComponent('sum by (namespace, service) (rate(grpc_server_handled_total{grpc_code!="OK"}[1m])) / sum by (namespace, service) (rate(grpc_server_handled_total[1m]))')}`);
     say('');
-    const state = await drive(client, runId, sampleRemote, options);
+    const progress = new Progress();
+    const state = await driveRun({
+      api: client,
+      runId,
+      remoteUrl: sampleRemote,
+      workDir: join(STATE_DIR, 'demo'),
+      breach: options.breach,
+      timeoutMs: options.timeoutMs,
+      onState: (s) => progress.show(s),
+      onAction: (a) => progress.note(a),
+    });
     say(`\n▸ run ${state.status}${state.reason ? `: ${state.reason}` : ''}\n`);
     const report = await client.call<{ markdown: string }>('GET', `/runs/${runId}/report`, 'requester');
     say(report.markdown);
@@ -238,22 +153,6 @@ async function main(): Promise<number> {
 }
 
 let outcome: { scenario: string; runId: string; status: string; seconds: number; worldMatches: boolean } | undefined;
-
-/** After a delivered run: each namespace runs the run's digests, each database has the new migration. */
-function deliveredProblems(state: RunState, world: WorldSnapshot): string[] {
-  const problems: string[] = [];
-  for (const image of state.images) {
-    for (const [namespace, deployments] of Object.entries(world.deployments)) {
-      const running = deployments[image.service]?.images ?? [];
-      if (!running.some((i) => i.endsWith(`@${image.digest}`))) problems.push(`${namespace}/${image.service} runs ${running.join(', ') || 'nothing'}, not ${image.digest}`);
-    }
-  }
-  if (state.images.length === 0) problems.push('the run built no image');
-  for (const [database, schema] of Object.entries(world.databases)) {
-    if (!schema.versions.includes(MIGRATION_VERSION)) problems.push(`${database} lacks migration ${MIGRATION_VERSION} (has ${schema.versions.join(', ')})`);
-  }
-  return problems;
-}
 
 main().then(
   (code) => process.exit(code),

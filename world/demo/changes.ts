@@ -14,6 +14,8 @@ export type FileChange = { path: string; content: string } | { path: string; rep
 
 export const FEATURE = 'Add real-time notifications when users receive new messages';
 export const MIGRATION_VERSION = '20261125000000';
+/** Only in --breach: a second migration, so its rollback reverts a migration even in a world where a successful demo already applied the first. */
+export const BREACH_MIGRATION_VERSION = '20261125000100';
 
 export function demoChanges(step: DemoStep, specDir: string, options: { breach: boolean }): { message: string; files: FileChange[] } {
   switch (step) {
@@ -36,7 +38,7 @@ export function demoChanges(step: DemoStep, specDir: string, options: { breach: 
     case 'tasks':
       return { message: 'tasks: five tasks across messages and notifications', files: [{ path: `${specDir}/tasks.md`, content: TASKS }] };
     case 'implement':
-      return { message: 'feat: notified_at on messages, ListNotifications since', files: [...messagesChange(), ...notificationsChange(options.breach)] };
+      return { message: 'feat: notified_at on messages, ListNotifications since', files: [...messagesChange(options.breach), ...notificationsChange(options.breach)] };
   }
 }
 
@@ -59,9 +61,16 @@ export async function applyChanges(root: string, files: FileChange[]): Promise<v
   }
 }
 
-function messagesChange(): FileChange[] {
+function messagesChange(breach: boolean): FileChange[] {
   const dir = 'services/messages';
+  const channel: FileChange[] = breach
+    ? [
+        { path: `${dir}/migrations/${BREACH_MIGRATION_VERSION}_add_notification_channel.up.sql`, content: 'SET lock_timeout = 2000;\n-- How the recipient was notified (for a later change; unused yet).\nALTER TABLE messages ADD COLUMN notification_channel text;\n' },
+        { path: `${dir}/migrations/${BREACH_MIGRATION_VERSION}_add_notification_channel.down.sql`, content: 'ALTER TABLE messages DROP COLUMN notification_channel;\n' },
+      ]
+    : [];
   return [
+    ...channel,
     { path: `${dir}/migrations/${MIGRATION_VERSION}_add_notified_at.up.sql`, content: 'SET lock_timeout = 2000;\n-- When the recipient was notified (null until the notification is delivered).\nALTER TABLE messages ADD COLUMN notified_at timestamptz;\n' },
     { path: `${dir}/migrations/${MIGRATION_VERSION}_add_notified_at.down.sql`, content: 'ALTER TABLE messages DROP COLUMN notified_at;\n' },
     {
