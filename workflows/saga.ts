@@ -41,8 +41,10 @@ export class Saga {
       try {
         await next.run();
         next.record.status = 'done';
+        next.record.at = new Date().toISOString();
       } catch (err) {
         next.record.status = 'failed';
+        next.record.at = new Date().toISOString();
         next.record.error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
         failed.push(next.record.name);
         this.onFailure(next.record);

@@ -177,6 +177,8 @@ export const compensationRecordSchema = z.object({
   name: z.string(),
   status: z.enum(['armed', 'done', 'failed']),
   error: z.string().optional(),
+  /** When it finished (done or failed). */
+  at: z.string().optional(),
 });
 export type CompensationRecord = z.infer<typeof compensationRecordSchema>;
 

@@ -5,9 +5,10 @@
  * deployed to every environment, so a run has something to roll back to), and steady load.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import { Cluster } from '../activities/kubernetes/cluster';
@@ -36,17 +37,24 @@ export interface ConfiguredWorld {
   stop(): Promise<void>;
 }
 
-/** The database of one service in one environment, e.g. messages_production. */
-export const databaseName = (service: string, environment: string) => `${service}_${environment}`.replace(/[^a-z0-9_]/g, '_');
+/**
+ * The database of one service in one environment, e.g. w3f9a1c_messages_production: the prefix
+ * comes from the world's folder, so two worlds on one machine (two checkouts, a test, CI) never
+ * share a database on the machine's PostgreSQL.
+ */
+export function databaseName(worldDir: string, service: string, environment: string): string {
+  const world = createHash('sha256').update(resolve(worldDir)).digest('hex').slice(0, 6);
+  return `w${world}_${service}_${environment}`.replace(/[^a-z0-9_]/g, '_');
+}
 
 /** Each database URL under the variable name config gives it (urlEnvByEnvironment, else urlEnv). */
-export function databaseEnv(config: SlipwayConfig, adminUrl: string): Record<string, string> {
+export function databaseEnv(config: SlipwayConfig, world: NonNullable<SlipwayConfig['world']>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const service of config.services) {
     if (service.database === undefined) continue;
     for (const environment of config.environments) {
       const variable = service.database.urlEnvByEnvironment[environment.name] ?? service.database.urlEnv;
-      env[variable] = databaseUrl(adminUrl, databaseName(service.name, environment.name));
+      env[variable] = databaseUrl(world.postgresAdminUrl, databaseName(world.dir, service.name, environment.name));
     }
   }
   return env;
@@ -57,7 +65,7 @@ export async function startConfiguredWorld(config: SlipwayConfig, options: { pro
   if (settings === undefined) throw new Error('the config has no world section');
   const progress = options.progress;
   let sample: SampleRepo | undefined;
-  const env = databaseEnv(config, settings.postgresAdminUrl);
+  const env = databaseEnv(config, settings);
   const line = (name: string, state: string) => progress(`${name.padEnd(14)}${''.padEnd(17)}${state}`);
 
   const extras: WorldExtra[] = [
@@ -71,9 +79,9 @@ export async function startConfiguredWorld(config: SlipwayConfig, options: { pro
     {
       name: 'databases',
       async start(world) {
-        const names = config.services.filter((s) => s.database !== undefined).flatMap((s) => config.environments.map((e) => databaseName(s.name, e.name)));
+        const names = config.services.filter((s) => s.database !== undefined).flatMap((s) => config.environments.map((e) => databaseName(settings.dir, s.name, e.name)));
         await ensureDatabases({ adminUrl: settings.postgresAdminUrl, names });
-        await writeDatabaseSecrets(config, world, settings.postgresAdminUrl);
+        await writeDatabaseSecrets(config, world, settings);
         return { stop: async () => undefined, summary: names.join(', ') || 'none' };
       },
     },
@@ -112,7 +120,7 @@ export async function startConfiguredWorld(config: SlipwayConfig, options: { pro
 }
 
 /** A Secret `<service>-database` with DATABASE_URL in each namespace, for services whose pods read it. */
-async function writeDatabaseSecrets(config: SlipwayConfig, world: World, adminUrl: string): Promise<void> {
+async function writeDatabaseSecrets(config: SlipwayConfig, world: World, settings: NonNullable<SlipwayConfig['world']>): Promise<void> {
   const cluster = clusterOf(world);
   for (const service of config.services) {
     const secret = `${service.name}-database`;
@@ -123,7 +131,7 @@ async function writeDatabaseSecrets(config: SlipwayConfig, world: World, adminUr
         apiVersion: 'v1',
         kind: 'Secret',
         metadata: { name: secret, namespace: environment.namespace, labels: { 'app.kubernetes.io/managed-by': 'slipway-world' } },
-        stringData: { DATABASE_URL: databaseUrl(adminUrl, databaseName(service.name, environment.name)) },
+        stringData: { DATABASE_URL: databaseUrl(settings.postgresAdminUrl, databaseName(settings.dir, service.name, environment.name)) },
       } as Parameters<Cluster['applyOne']>[0]);
     }
   }

@@ -14,6 +14,9 @@ export type Scripted =
     }
   | { status: number; error: { type: string; message: string }; retryAfter?: number };
 
+/** A scripted answer, or one made from the request (e.g. paths the prompt names). */
+export type Answer = Scripted | ((body: RecordedRequest['body']) => Scripted | Promise<Scripted>);
+
 export interface RecordedRequest {
   headers: IncomingMessage['headers'];
   body: {
@@ -31,7 +34,7 @@ export interface RecordedRequest {
  */
 export class FakeAnthropic {
   readonly requests: RecordedRequest[] = [];
-  private script: Scripted[] = [];
+  private script: Answer[] = [];
   private server?: Server;
   private ids = 0;
   url = '';
@@ -47,8 +50,8 @@ export class FakeAnthropic {
     await new Promise((resolve) => this.server?.close(resolve));
   }
 
-  /** Replaces the script; answers are consumed in order. */
-  answer(...script: Scripted[]): void {
+  /** Replaces the script; answers are consumed in order (a function answers from the request it gets). */
+  answer(...script: Answer[]): void {
     this.script = [...script];
     this.requests.length = 0;
   }
@@ -66,7 +69,8 @@ export class FakeAnthropic {
     }
     const body = JSON.parse(raw) as RecordedRequest['body'];
     this.requests.push({ headers: req.headers, body });
-    const next = this.script.shift();
+    const scripted = this.script.shift();
+    const next = typeof scripted === 'function' ? await scripted(body) : scripted;
     if (next === undefined) {
       res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ type: 'error', error: { type: 'api_error', message: 'the fake has no scripted answer left' } }));
       return;

@@ -92,9 +92,17 @@ export async function driveRun(options: DriveOptions): Promise<RunState> {
       const key = `${gate.name}:${gate.round}`;
       if (handled.has(key)) continue;
       handled.add(key);
-      const step = PERSON_STEPS[gate.name];
-      if (step !== undefined && gate.round > 1) throw new Error(`gate ${gate.name} reopened: ${gate.summary.split('\n').slice(0, 4).join(' ')}`);
-      if (step !== undefined) options.onAction?.(`a person committed and pushed "${await commitStep(state, step, options)}"`);
+      // Only a person's step (no LLM configured) waits for the people's commit; in agents mode the same gate is a review.
+      const step = gate.personStep === true ? PERSON_STEPS[gate.name] : undefined;
+      if (step !== undefined && gate.round > 1) {
+        const history = state.timeline.slice(-8).map((e) => `${e.at} ${e.event}${e.detail ? ` (${e.detail.split('\n')[0]})` : ''}`).join('; ');
+        throw new Error(`gate ${gate.name} reopened: ${gate.summary.split('\n').slice(0, 4).join(' ')} [approvals: ${state.approvals.map((a) => `${a.gate}#${a.round} ${a.decision} by ${a.by} via ${a.via}`).join(', ')}] [timeline: ${history}]`);
+      }
+      if (step !== undefined) {
+        // Not inside `onAction?.(…)`: an optional call skips evaluating its arguments when there is no callback.
+        const message = await commitStep(state, step, options);
+        options.onAction?.(`a person committed and pushed "${message}"`);
+      }
       const comment = APPROVALS[gate.name] ?? (step ? 'Done: committed and pushed.' : undefined);
       await approve(gate, comment);
       options.onAction?.(`lead approved gate ${gate.name}${comment ? ` ("${comment}")` : ''}`);

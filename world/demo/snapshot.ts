@@ -35,7 +35,7 @@ export async function snapshotWorld(config: SlipwayConfig, world: NonNullable<Sl
   }
   for (const service of config.services.filter((s) => s.database !== undefined)) {
     for (const environment of config.environments) {
-      const name = databaseName(service.name, environment.name);
+      const name = databaseName(world.dir, service.name, environment.name);
       snapshot.databases[name] = await schemaOf(databaseUrl(world.postgresAdminUrl, name));
     }
   }
