@@ -4,7 +4,7 @@ import type { RepositorySettings } from '../../config/settings';
 import type { RunState, Workspace } from '../../workflows/state';
 import { writeWorktreeFile } from '../sandbox/worktreeFs';
 import { runReport } from './report';
-import { commitPaths, prepareWorkspace } from './workspace';
+import { commitPaths, prepareWorkspace, removeWorkspace } from './workspace';
 
 export function createRepoActivities(deps: { logger: Logger; sandbox?: SandboxSettings }) {
   return {
@@ -13,6 +13,11 @@ export function createRepoActivities(deps: { logger: Logger; sandbox?: SandboxSe
       const workspace = await prepareWorkspace(input.repository, input.runId, input.feature);
       deps.logger.info({ runId: input.runId, branch: workspace.branch }, 'workspace ready');
       return workspace;
+    },
+    /** The run's worktree goes when the run ends; its branch stays, it is the run's history. */
+    async removeWorkspace(input: { runId: string; workspace: Workspace; repository: RepositorySettings }): Promise<void> {
+      await removeWorkspace(input.repository, input.workspace);
+      deps.logger.info({ runId: input.runId, path: input.workspace.path }, 'worktree removed');
     },
     /** The final run report, next to the spec on the feature branch. */
     async writeReport(input: { runId: string; workspace: Workspace; repository: RepositorySettings; state: RunState }): Promise<{ path: string }> {

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import type { RepositorySettings } from '../../config/settings';
 import type { Workspace } from '../../workflows/state';
 import { assertConfigSafe, commitOnBranch, findWorktreeGitDir, repositoryGit, verifiedGitDirHint, worktreeGit } from './git';
+import { featureNumberOf, formatFeatureNumber, reserveNumber, runBlob, withGitLocks } from './numbering';
 
 const STOP_WORDS = new Set(['a', 'an', 'the', 'to', 'of', 'for', 'and', 'or', 'when', 'with', 'in', 'on', 'add', 'new']);
 
@@ -41,21 +42,18 @@ async function openRepository(settings: RepositorySettings): Promise<SimpleGit> 
   return git;
 }
 
-/** The next free feature number: above every `specs/NNN-*` on the base branch and every `NNN-*` branch. */
-async function nextNumber(git: SimpleGit, baseBranch: string): Promise<number> {
+/** Numbers in use outside the reservations: `specs/NNN-*` on the base branch and every `NNN-*` branch, local or remote. */
+async function numbersInUse(git: SimpleGit, baseBranch: string): Promise<number[]> {
   const specs = await git.raw(['ls-tree', '-d', '--name-only', `${baseBranch}:specs`]).catch(() => '');
-  const branches = await git.raw(['for-each-ref', '--format=%(refname:short)', 'refs/heads/']);
-  const numbers = [...specs.split('\n'), ...branches.split('\n')]
-    .map((name) => /^(\d{3})-/.exec(name.trim())?.[1])
-    .filter((n): n is string => n !== undefined)
-    .map(Number);
-  return Math.max(0, ...numbers) + 1;
+  const branches = await git.raw(['for-each-ref', '--format=%(refname:lstrip=-1)', 'refs/heads/', 'refs/remotes/']);
+  return [...specs.split('\n'), ...branches.split('\n')].map(featureNumberOf).filter((n): n is number => n !== undefined);
 }
 
 /**
- * The run's worktree on its feature branch NNN-short-name. Idempotent: a retried call
- * (after a crash) finds the worktree this run already made and returns it. The worktree is
- * recognised from the repository's side (its registered worktrees), never from its own `.git`.
+ * The run's worktree on its feature branch NNN-short-name, with a number no other run holds (see
+ * ./numbering.ts). Idempotent: a retried call (after a crash at any point) finds the number, the
+ * branch or the worktree this run already made. The worktree is recognised from the repository's
+ * side (its registered worktrees), never from its own `.git`.
  */
 export async function prepareWorkspace(settings: RepositorySettings, runId: string, feature: string): Promise<Workspace> {
   const git = await openRepository(settings);
@@ -68,12 +66,49 @@ export async function prepareWorkspace(settings: RepositorySettings, runId: stri
     return { branch, path: folder, specDir: `specs/${branch}`, gitDir: known };
   }
   await mkdir(resolve(settings.worktreesDir), { recursive: true });
-  const branch = `${String(await nextNumber(git, settings.baseBranch)).padStart(3, '0')}-${shortName(feature)}`;
-  await git.raw(['worktree', 'add', '-b', branch, folder, settings.baseBranch]);
+  const number = await reserveNumber(git, await runBlob(git, runId), {
+    runId,
+    baseBranch: settings.baseBranch,
+    ...(settings.remote !== undefined ? { remote: settings.remote } : {}),
+    taken: await numbersInUse(git, settings.baseBranch),
+  });
+  const branch = `${formatFeatureNumber(number)}-${shortName(feature)}`;
+  // A crash between the steps below leaves a branch, or a folder git does not list: both are this run's.
+  const branchExists = (await git.raw(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]).catch(() => '')).trim() !== '';
+  if (existsSync(folder)) await rm(folder, { recursive: true, force: true });
+  await withGitLocks('creating the worktree', () => git.raw(['worktree', 'add', ...(branchExists ? [folder, branch] : ['-b', branch, folder, settings.baseBranch])]));
   const gitDir = await findWorktreeGitDir(resolve(settings.path), folder);
   if (gitDir === undefined) throw ApplicationFailure.nonRetryable(`git worktree add made ${folder}, but the repository does not list it`, 'WorkspaceNotRegistered');
   await mkdir(join(folder, 'specs', branch), { recursive: true });
   return { branch, path: folder, specDir: `specs/${branch}`, gitDir };
+}
+
+/**
+ * Removes a run's worktree when the run has ended (its branch stays: it is the run's history).
+ * Idempotent; a folder git no longer lists is removed too.
+ */
+export async function removeWorkspace(settings: RepositorySettings, workspace: Workspace): Promise<void> {
+  const git = await openRepository(settings);
+  const registered = await findWorktreeGitDir(resolve(settings.path), workspace.path);
+  if (registered !== undefined) await withGitLocks('removing the worktree', () => git.raw(['worktree', 'remove', '--force', '--force', workspace.path]));
+  await rm(workspace.path, { recursive: true, force: true });
+  await withGitLocks('pruning worktrees', () => git.raw(['worktree', 'prune']));
+}
+
+/**
+ * Removes the worktrees (and leftover folders) under worktreesDir whose run is no longer open,
+ * e.g. at a worker's start after runs ended while no worker was there to clean up. Returns what it removed.
+ */
+export async function pruneWorkspaces(settings: RepositorySettings, isOpen: (runId: string) => Promise<boolean>): Promise<string[]> {
+  if (!existsSync(resolve(settings.path)) || !existsSync(resolve(settings.worktreesDir))) return [];
+  const removed: string[] = [];
+  for (const name of await readdir(resolve(settings.worktreesDir))) {
+    if (await isOpen(name)) continue;
+    const path = resolve(settings.worktreesDir, name);
+    await removeWorkspace(settings, { branch: '', path, specDir: '' });
+    removed.push(name);
+  }
+  return removed;
 }
 
 /**
@@ -84,7 +119,7 @@ export async function prepareWorkspace(settings: RepositorySettings, runId: stri
  */
 export async function commitPaths(workspace: Workspace, paths: string[], message: string, remote?: string): Promise<string | undefined> {
   const gitDir = workspace.gitDir ?? (await verifiedGitDirHint(workspace.path));
-  return commitOnBranch({ gitDir, worktree: workspace.path, branch: workspace.branch }, paths, message, remote !== undefined ? { remote } : {});
+  return withGitLocks(`committing on ${workspace.branch}`, () => commitOnBranch({ gitDir, worktree: workspace.path, branch: workspace.branch }, paths, message, remote !== undefined ? { remote } : {}));
 }
 
 /**

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type { SlipwayConfigInput } from '../../config/schema';
 import { testActivities } from '../support/activities';
 import { settingsFrom } from '../support/doubles';
+import { repositoryGit } from '../../activities/repo/git';
+import { reserveNumber, RESERVATIONS, runBlob } from '../../activities/repo/numbering';
 import { fixtureRepo, git } from '../support/gitRepo';
 
 const activities = testActivities();
@@ -151,4 +153,43 @@ test('a repository that is not checked out yet is cloned from repository.url', a
   expect(workspace.branch).toBe('002-real-time-notifications-users');
   expect(existsSync(join(home, 'checkout', 'services', 'messages', 'api', 'messages.proto'))).toBe(true);
   expect(existsSync(join(workspace.path, 'services', 'notifications', 'Makefile'))).toBe(true);
+});
+
+describe('feature numbers that cannot collide', () => {
+
+  test('a crash between reserving a number and making the branch: the retry keeps the number; another run takes the next', async () => {
+    const { repo, worktrees } = await fixtureRepo();
+    const { repository } = settingsFor({ path: repo, worktreesDir: worktrees });
+    const repoGit = repositoryGit(repo);
+    // Run A reserved 002 and "crashed" before its branch existed.
+    const held = await reserveNumber(repoGit, await runBlob(repoGit, 'run-a'), { runId: 'run-a', baseBranch: 'main', taken: [1] });
+    expect(held).toBe(2);
+    expect(git(repo, 'for-each-ref', '--format=%(refname)', RESERVATIONS)).toBe(`${RESERVATIONS}2`);
+    // Run B, meanwhile, cannot take 002.
+    expect((await activities.prepareWorkspace({ runId: 'run-b', feature: 'Export invoices as PDF', repository })).branch).toBe('003-export-invoices-as-pdf');
+    // A's retry finds its own reservation.
+    expect((await activities.prepareWorkspace({ runId: 'run-a', feature, repository })).branch).toBe('002-real-time-notifications-users');
+    // A crash after the branch but before the worktree: the retry uses the branch it made.
+    const c = await reserveNumber(repoGit, await runBlob(repoGit, 'run-c'), { runId: 'run-c', baseBranch: 'main', taken: [] });
+    git(repo, 'branch', `00${c}-search-messages`, 'main');
+    expect((await activities.prepareWorkspace({ runId: 'run-c', feature: 'Search messages', repository })).branch).toBe(`00${c}-search-messages`);
+  });
+
+  test('workers on two machines sharing a remote share one sequence', async () => {
+    const { repo, worktrees } = await fixtureRepo();
+    const remote = await mkdtemp(join(tmpdir(), 'slipway-remote-'));
+    git(remote, 'init', '-q', '--bare');
+    git(repo, 'remote', 'add', 'origin', remote);
+    git(repo, 'push', '-q', 'origin', 'main');
+    const other = join(await mkdtemp(join(tmpdir(), 'slipway-machine-')), 'repo');
+    git(tmpdir(), 'clone', '-q', '-b', 'main', remote, other);
+    const here = settingsFor({ path: repo, worktreesDir: worktrees, remote: 'origin' }).repository;
+    const there = settingsFor({ path: other, worktreesDir: join(other, '..', 'worktrees'), remote: 'origin' }).repository;
+    const made = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => activities.prepareWorkspace({ runId: `run-${i}`, feature: `Feature number ${i}`, repository: i % 2 === 0 ? here : there })),
+    );
+    const numbers = made.map((w) => Number(w.branch.split('-')[0]));
+    expect(new Set(numbers).size).toBe(12);
+    expect([...numbers].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i + 2));
+  });
 });

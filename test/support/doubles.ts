@@ -68,6 +68,7 @@ export function activityDoubles(overrides: Partial<Activities> = {}, onCall?: (c
     implementService: async (input) => ({ summary: `implemented ${input.service.name}`, usage: usage(5000) }),
     writeDocs: async (input) => ({ paths: [`${input.workspace.specDir}/runbook.md`], usage: usage(800) }),
     writeReport: async () => ({ path: 'specs/001-feature/report.md' }),
+    removeWorkspace: async () => undefined,
     runServiceTests: async () => ({ ok: true, summary: 'tests pass' }),
     buildImage: async (input) => ({ service: input.service.name, reference: `${input.images.registry}/${input.service.name}:0123abc`, digest: `sha256:${'0'.repeat(64)}`, commit: '0123abc' }),
     runPreDeployChecks: async () => ({ ok: true, summary: 'all checks passed' }),

@@ -20,11 +20,17 @@ environments:
 approvers: [{ id: lead }]
 `;
 
-test('the example config loads, with durations in milliseconds', async () => {
-  const config = await loadConfig(join(__dirname, '../../slipway.config.example.yaml'));
+test('the example config describes the local world, with durations in milliseconds and paths next to the file', async () => {
+  const root = join(__dirname, '../..');
+  const config = await loadConfig(join(root, 'slipway.config.example.yaml'));
   expect(config.services.map((s) => s.name)).toEqual(['messages', 'notifications']);
-  expect(config.environments.at(-1)?.soak).toEqual({ duration: 15 * 60_000, interval: 15_000 });
+  expect(config.environments.at(-1)?.soak).toEqual({ duration: 60_000, interval: 10_000 });
   expect(config.gates.spec).toEqual({ required: true, approvers: [], deadline: 72 * 3_600_000 });
+  expect(config.world?.dir).toBe(join(root, '.slipway/world'));
+  expect(config.repository.path).toBe(join(root, '.slipway/world/sample/repo'));
+  expect(config.sandbox.cacheMounts).toEqual([{ path: join(root, '.slipway/world/sample/npm-cache'), env: 'NPM_CONFIG_CACHE' }]);
+  // Every service the world deploys can be built without Docker.
+  expect(config.services.every((s) => s.build?.layers !== undefined && s.build.entrypoint !== undefined)).toBe(true);
 });
 
 test('defaults fill what a minimal file leaves out, and the run settings carry no secrets', async () => {
