@@ -45,6 +45,8 @@ export const listRunsQuery = z.object({
     .regex(/^[a-z][a-z0-9:-]*$/)
     .optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
+  /** From the previous page's nextPageToken. */
+  pageToken: z.string().min(1).max(4000).regex(/^[A-Za-z0-9_-]+$/, 'pageToken is not a token this API gave out').optional(),
 });
 
 export const runSummary = z.object({
@@ -53,12 +55,23 @@ export const runSummary = z.object({
   status: z.string().optional(),
   phase: z.string().optional(),
   services: z.array(z.string()),
+  requester: z.string().optional(),
+  branch: z.string().optional(),
+  /** The gate the run waits at, if any. */
+  waitingFor: z.object({ gate: z.string(), round: z.number().int(), since: z.string(), deadlineAt: z.string() }).optional(),
   startedAt: z.string(),
   temporalStatus: z.string(),
 });
+export type RunSummary = z.infer<typeof runSummary>;
 
-/** The run state as the workflow keeps it; running rollouts and watches are filled in live from their children. */
-export const runReply = runStateSchema;
+export const listRunsReply = z.object({ runs: z.array(runSummary), nextPageToken: z.string().optional() });
+
+/**
+ * The run state as the workflow keeps it; running rollouts and watches are filled in live from
+ * their children. `stale`: no worker answered in time, so this is the copy the run last published
+ * (`asOf`), with a shortened timeline.
+ */
+export const runReply = runStateSchema.extend({ stale: z.boolean().optional(), asOf: z.string().optional() });
 
 export const evidenceQuery = z.object({
   service: z.string().min(1).max(100),

@@ -18,7 +18,10 @@ export const agents = proxyActivities<
 
 /** Git work in the run's worktree: seconds; lock contention and remotes are retried with backoff. */
 export const git = proxyActivities<
-  Pick<Activities, 'prepareWorkspace' | 'checkSpec' | 'scaffoldPlan' | 'checkPlan' | 'scaffoldTasks' | 'checkTasks' | 'scaffoldImplementation' | 'pullImplementation' | 'writeReport'>
+  Pick<
+    Activities,
+    'prepareWorkspace' | 'checkSpec' | 'scaffoldPlan' | 'checkPlan' | 'scaffoldTasks' | 'checkTasks' | 'scaffoldImplementation' | 'pullImplementation' | 'writeReport' | 'removeWorkspace'
+  >
 >({
   startToCloseTimeout: '5m',
   retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s' },

@@ -37,3 +37,6 @@ export const decideSignal = defineSignal<[DecisionV1]>('decideSignal');
 /** Who asked for a cancel and why; sent just before the cancel request itself. */
 export const cancelRequestSignal = defineSignal<[CancelRequestV1]>('cancelRequest');
 export const statusQuery = defineQuery<RunState>('status');
+
+/** The memo key holding the run's trimmed state (with `asOf`), kept current by the workflow. */
+export const RUN_MEMO = 'slipwayRun';

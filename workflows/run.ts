@@ -5,6 +5,7 @@ import {
   log,
   setCurrentDetails,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -13,7 +14,7 @@ import { productionOf } from '../config/settings';
 import { git, notifications } from './activities';
 import { failureReason, rootApplicationFailure } from './failures';
 import { Gates } from './gates';
-import { cancelRequestSignal, decideSignal, decideUpdate, statusQuery, type CancelRequestV1 } from './messages';
+import { cancelRequestSignal, decideSignal, decideUpdate, RUN_MEMO, statusQuery, type CancelRequestV1 } from './messages';
 import { Saga } from './saga';
 import { SlipwayPhase, SlipwayServices, SlipwayStatus } from './search-attributes';
 import {
@@ -69,7 +70,7 @@ export class Run {
   private readonly background: Promise<unknown>[] = [];
   /** Phases that failed after the release was live and healthy; they fail the run but roll nothing back. */
   private readonly postDeployFailures: string[] = [];
-  private readonly published = { phase: '', status: '', services: '' };
+  private readonly published = { phase: '', status: '', services: '', memo: '' };
 
   constructor(readonly input: FeatureDeliveryInputV1) {
     this.settings = input.settings;
@@ -159,6 +160,13 @@ export class Run {
     if (updates.length > 0) upsertSearchAttributes(updates);
     Object.assign(this.published, { phase: phaseLabel, status: state.status, services });
     setCurrentDetails(currentDetails(state));
+    // A copy the API can read without a worker (GET /runs/:id under load, GET /runs): only when it changed.
+    const memo = memoOf(state);
+    const text = JSON.stringify(memo);
+    if (text !== this.published.memo) {
+      this.published.memo = text;
+      upsertMemo({ [RUN_MEMO]: { ...memo, asOf: new Date().toISOString() } });
+    }
   }
 
   /** A line in the run's timeline; the oldest lines go once it is full. */
@@ -318,6 +326,7 @@ export class Run {
       settle();
     }
     this.publish();
+    await this.cleanUp();
     if (this.postDeployFailures.length === 0) {
       await this.milestone('Run finished: delivered.');
       await Promise.all(this.background);
@@ -328,6 +337,16 @@ export class Run {
     throw ApplicationFailure.create({ message: `run failed: ${state.reason}`, type: 'PostDeployFailed', nonRetryable: true, details: [{ status: state.status, reason: state.reason }] });
   }
 
+  /** The run's worktree goes when it ends (unless config keeps them); its branch stays. Best effort: a leftover is pruned at a worker's next start. */
+  private async cleanUp(): Promise<void> {
+    if (this.state.workspace === undefined || this.settings.repository.keepWorktrees) return;
+    try {
+      await git.removeWorkspace(this.inWorkspace);
+    } catch (err) {
+      this.event('run', 'worktree not removed', failureReason(err));
+    }
+  }
+
   /** The run's end on a failure or cancel: close its gates, undo what it changed (newest first), say why. */
   conclude(err: unknown): Promise<never> {
     return CancellationScope.nonCancellable(async () => {
@@ -336,7 +355,7 @@ export class Run {
       state.reason = cancelled
         ? `cancelled by ${this.cancelRequest?.by ?? 'a Temporal cancel request'}${this.cancelRequest?.reason ? `: ${this.cancelRequest.reason}` : ''}`
         : failureReason(err);
-      log.warn('run failed', { runId: this.runId, reason: state.reason });
+      log.warn('run ending without delivery', { runId: this.runId, reason: state.reason });
       for (const gate of this.gates.closePending(state.reason, new Date())) void this.announce(gate, true);
       if (this.saga.size > 0) {
         this.event('run', 'rolling back', state.reason);
@@ -350,6 +369,16 @@ export class Run {
       state.endedAt = new Date().toISOString();
       this.event('run', state.status, state.reason);
       this.publish();
+      // Every run ends with its report on the branch, whatever the outcome.
+      if (state.workspace !== undefined) {
+        try {
+          const report = await git.writeReport({ ...this.inWorkspace, state });
+          this.artifact('report', 'report', report.path);
+        } catch (reportErr) {
+          this.event('run', 'report not written', failureReason(reportErr));
+        }
+      }
+      await this.cleanUp();
       await this.milestone(`Run ${state.status}: ${state.reason}`);
       await Promise.all(this.background);
       if (cancelled) throw err;
@@ -362,6 +391,21 @@ export class Run {
       });
     });
   }
+}
+
+/**
+ * The run state trimmed to stay well under Temporal's memo limit: recent timeline and audit, gate
+ * summaries cut short, no artifact list. Read by the API when no worker answers in time.
+ */
+export function memoOf(state: RunState): RunState {
+  return {
+    ...state,
+    gates: Object.fromEntries(Object.entries(state.gates).map(([name, gate]) => [name, { ...gate, summary: clip(gate.summary, 600) }])),
+    approvals: state.approvals.slice(-20),
+    artifacts: [],
+    timeline: state.timeline.slice(-10),
+    timelineDropped: state.timelineDropped + Math.max(0, state.timeline.length - 10),
+  };
 }
 
 function currentDetails(state: RunState): string {

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+// The decoder the client itself uses for search attributes (not re-exported at the package's top level).
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import { temporal } from '@temporalio/proto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { SlipwayConfig } from '../../config/schema';
 import { resolveRunSettings } from '../../config/settings';
 import { evidenceQuery as segmentEvidenceQuery, segmentId, segmentProgressQuery } from '../../workflows/analysis';
 import { featureDelivery } from '../../workflows/featureDelivery';
-import { cancelRequestSignal, decideUpdate, statusQuery, type DecisionV1 } from '../../workflows/messages';
+import { cancelRequestSignal, decideUpdate, RUN_MEMO, statusQuery, type DecisionV1 } from '../../workflows/messages';
 import { watchProgressQuery } from '../../workflows/postDeployWatch';
 import { SlipwayFeature, SlipwayPhase, SlipwayServices, SlipwayStatus } from '../../workflows/search-attributes';
 import { rolloutProgressQuery } from '../../workflows/serviceRollout';
@@ -23,15 +27,15 @@ import {
   gateParams,
   gateReply,
   listRunsQuery,
+  listRunsReply,
   reportReply,
+  type RunSummary,
   rejectBody,
   runIdParams,
   runReply,
-  runSummary,
   startRunBody,
   startRunReply,
 } from '../schemas';
-import { z } from 'zod';
 
 export interface RunRoutesDeps {
   client: Client;
@@ -114,30 +118,29 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
 
     app.get(
       '/runs',
-      { schema: { summary: 'List runs, newest first', querystring: listRunsQuery, response: { 200: z.object({ runs: z.array(runSummary) }), ...errors } } },
+      { schema: { summary: 'List runs, newest first, from Temporal visibility alone (one page per call)', querystring: listRunsQuery, response: { 200: listRunsReply, ...errors } } },
       async (request) => {
         identityOf(request);
-        const { status, phase, limit } = request.query;
+        const { status, phase, limit, pageToken } = request.query;
         const clauses = [`WorkflowType = 'featureDelivery'`];
         if (status !== undefined) clauses.push(`SlipwayStatus = '${status}'`);
-        if (phase !== undefined) clauses.push(`SlipwayPhase = '${phase}'`);
-        const runs: z.infer<typeof runSummary>[] = [];
-        for await (const info of client.workflow.list({ query: clauses.join(' AND '), pageSize: limit })) {
-          const feature = info.typedSearchAttributes.get(SlipwayFeature);
-          const runStatus = info.typedSearchAttributes.get(SlipwayStatus);
-          const runPhase = info.typedSearchAttributes.get(SlipwayPhase);
-          runs.push({
-            runId: info.workflowId,
-            ...(feature !== undefined ? { feature } : {}),
-            ...(runStatus !== undefined ? { status: runStatus } : {}),
-            ...(runPhase !== undefined ? { phase: runPhase } : {}),
-            services: (info.typedSearchAttributes.get(SlipwayServices) ?? []).filter(Boolean),
-            startedAt: info.startTime.toISOString(),
-            temporalStatus: info.status.name,
-          });
-          if (runs.length >= limit) break;
+        // deploy matches deploy:dev, deploy:staging … as well.
+        if (phase !== undefined) clauses.push(phase.includes(':') ? `SlipwayPhase = '${phase}'` : `(SlipwayPhase = '${phase}' OR SlipwayPhase STARTS_WITH '${phase}:')`);
+        let token: Uint8Array | undefined;
+        if (pageToken !== undefined) {
+          token = Buffer.from(pageToken, 'base64url');
+          if (token.length === 0) throw new HttpError(400, 'pageToken is not a token this API gave out');
         }
-        return { runs };
+        // The raw call: one visibility request per page, never one query per run.
+        const page = await client.workflowService
+          .listWorkflowExecutions({ namespace: config.temporal.namespace, query: clauses.join(' AND '), pageSize: limit, ...(token ? { nextPageToken: token } : {}) })
+          .catch((err: Error) => {
+            if (token !== undefined && /page token|invalid/i.test(err.message)) throw new HttpError(400, 'pageToken is not a token this API gave out');
+            throw err;
+          });
+        const runs = (page.executions ?? []).map((execution) => summaryOf(execution));
+        const next = page.nextPageToken && page.nextPageToken.length > 0 ? Buffer.from(page.nextPageToken).toString('base64url') : undefined;
+        return { runs, ...(next ? { nextPageToken: next } : {}) };
       },
     );
 
@@ -179,10 +182,21 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
       return { ...state, rollouts, watches };
     };
 
-    const stateOf = async (id: string): Promise<RunState> => {
+    /**
+     * The run's state from the workflow itself, or, when no worker answers in time (all busy, none
+     * running), the copy the workflow keeps in its memo, marked stale with the time it was made.
+     */
+    const stateOf = async (id: string, log: { warn: (o: object, m: string) => void }): Promise<RunState & { stale?: boolean; asOf?: string }> => {
       const handle = client.workflow.getHandle(id);
-      await handle.describe(); // 404 before a query that would wait for a worker
-      return withDeadline(() => handle.query(statusQuery));
+      const description = await handle.describe(); // 404 before a query that would wait for a worker
+      try {
+        return await withDeadline(() => handle.query(statusQuery));
+      } catch (err) {
+        const memo = (description.memo as Record<string, unknown> | undefined)?.[RUN_MEMO] as (RunState & { asOf?: string }) | undefined;
+        if (memo === undefined) throw err;
+        log.warn({ runId: id, err: (err as Error).message }, 'status from the memo: no worker answered in time');
+        return { ...memo, stale: true };
+      }
     };
 
     app.get(
@@ -190,7 +204,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
       { schema: { summary: 'A run: phase, gates, artifacts, timeline, rollouts and their soaks, cost', params: runIdParams, response: { 200: runReply, ...errors } } },
       async (request) => {
         identityOf(request);
-        return withLiveChildren(await stateOf(request.params.id), request.log);
+        return withLiveChildren(await stateOf(request.params.id, request.log), request.log);
       },
     );
 
@@ -208,7 +222,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
         identityOf(request);
         const { id } = request.params;
         const { service, environment, kind, page, pageSize } = request.query;
-        const state = await withLiveChildren(await stateOf(id), request.log);
+        const state = await withLiveChildren(await stateOf(id, request.log), request.log);
         const found =
           kind === 'soak'
             ? state.rollouts.filter((r) => r.service === service && (environment === undefined || r.environment === environment) && r.soak !== undefined).map((r) => ({ workflowId: r.workflowId, environment: r.environment, analysis: r.soak as AnalysisSummary }))
@@ -240,7 +254,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
       { schema: { summary: "The run's summary report: Markdown, as on the feature branch, with the state it was made from", params: runIdParams, response: { 200: reportReply, ...errors } } },
       async (request) => {
         identityOf(request);
-        const state = await withLiveChildren(await stateOf(request.params.id), request.log);
+        const state = await withLiveChildren(await stateOf(request.params.id, request.log), request.log);
         return { runId: state.runId, status: state.status, final: TERMINAL_STATUSES.includes(state.status), markdown: runReport(state) };
       },
     );
@@ -294,3 +308,27 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
       },
     );
   };
+
+/** One row of GET /runs, from what visibility holds: search attributes and the run's memo. */
+function summaryOf(execution: temporal.api.workflow.v1.IWorkflowExecutionInfo): RunSummary {
+  const attributes = decodeTypedSearchAttributes(execution.searchAttributes?.indexedFields);
+  const memoPayload = execution.memo?.fields?.[RUN_MEMO];
+  const memo = memoPayload ? (defaultPayloadConverter.fromPayload(memoPayload) as (RunState & { asOf?: string }) | undefined) : undefined;
+  const pending = memo ? Object.values(memo.gates).find((g) => g.status === 'pending') : undefined;
+  const feature = attributes.get(SlipwayFeature);
+  const status = attributes.get(SlipwayStatus);
+  const phase = attributes.get(SlipwayPhase);
+  const started = execution.startTime ? new Date(Number(execution.startTime.seconds ?? 0) * 1000 + Math.floor((execution.startTime.nanos ?? 0) / 1e6)).toISOString() : '';
+  return {
+    runId: execution.execution?.workflowId ?? '',
+    ...(feature !== undefined ? { feature } : {}),
+    ...(status !== undefined ? { status } : {}),
+    ...(phase !== undefined ? { phase } : {}),
+    services: (attributes.get(SlipwayServices) ?? []).filter(Boolean),
+    ...(memo?.requester ? { requester: memo.requester } : {}),
+    ...(pending ? { waitingFor: { gate: pending.name, round: pending.round, since: pending.openedAt, deadlineAt: pending.deadlineAt } } : {}),
+    ...(memo?.workspace ? { branch: memo.workspace.branch } : {}),
+    startedAt: started,
+    temporalStatus: temporal.api.enums.v1.WorkflowExecutionStatus[execution.status ?? 0]?.replace('WORKFLOW_EXECUTION_STATUS_', '') ?? 'UNKNOWN',
+  };
+}

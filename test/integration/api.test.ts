@@ -302,3 +302,47 @@ describe('settings frozen at start, and evidence page by page', () => {
     expect((await call('GET', `/runs/${first}/evidence?service=messages&pageSize=1000`, 'alice')).statusCode).toBe(400);
   });
 });
+
+describe('answers under load', () => {
+  test('GET /runs lists from visibility alone: the waiting gate, requester and branch from the memo, one page at a time', async () => {
+    const first = await newRun('alice');
+    const second = await newRun('bob');
+    await waitForGate(first.runId, 'spec');
+    await waitForGate(second.runId, 'spec');
+    const row = await eventually(async () => {
+      const runs = (await call('GET', '/runs?status=awaiting-approval&limit=200', 'alice')).json().runs as { runId: string; requester?: string; waitingFor?: { gate: string } }[];
+      return runs.find((r) => r.runId === second.runId && r.waitingFor !== undefined);
+    }, 'the run with its waiting gate in visibility');
+    expect(row).toMatchObject({ requester: 'bob', waitingFor: { gate: 'spec', round: 1 } });
+    // Pages: one row each, the second page continues where the first stopped.
+    const one = (await call('GET', '/runs?status=awaiting-approval&limit=1', 'alice')).json();
+    expect(one.runs).toHaveLength(1);
+    expect(typeof one.nextPageToken).toBe('string');
+    const two = (await call('GET', `/runs?status=awaiting-approval&limit=1&pageToken=${one.nextPageToken}`, 'alice')).json();
+    expect(two.runs).toHaveLength(1);
+    expect(two.runs[0].runId).not.toBe(one.runs[0].runId);
+    expect((await call('GET', '/runs?pageToken=not%20a%20token', 'alice')).statusCode).toBe(400);
+    for (const { runId } of [first, second]) await call('POST', `/runs/${runId}/cancel`, 'lead', {});
+  });
+
+  test('with no worker to answer, GET /runs/:id still answers from the copy the run keeps, marked stale', async () => {
+    const queue = uniqueTaskQueue('stale');
+    const lonely = await testWorker(env, queue, activityDoubles().activities);
+    const app = await buildServer({ client: env.client, config: parseConfig(configFor(queue)), tokens, queryTimeoutMs: 1_000 });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const ask = (path: string) => request(`${url}${path}`, { headers: { authorization: `Bearer ${TOKENS.alice}` } });
+    let runId = '';
+    await lonely.runUntil(async () => {
+      const res = await request(`${url}/runs`, { method: 'POST', headers: { authorization: `Bearer ${TOKENS.alice}`, 'content-type': 'application/json' }, body: JSON.stringify({ feature, idempotencyKey: `stale-${Date.now()}` }) });
+      runId = res.json().runId;
+      await eventually(async () => ((await ask(`/runs/${runId}`)).json().gates?.spec?.status === 'pending' ? true : undefined), 'spec gate');
+    });
+    // The worker is gone: the query cannot be answered, the memo can.
+    const res = await ask(`/runs/${runId}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ runId, stale: true, status: 'awaiting-approval', gates: { spec: { status: 'pending' } } });
+    expect(Date.parse(res.json().asOf)).toBeGreaterThan(Date.now() - 60_000);
+    await app.close();
+    await env.client.workflow.getHandle(runId).terminate('test over');
+  });
+});

@@ -98,6 +98,7 @@ test('a full run with auto-approved gates walks every phase in order and succeed
     'writeObservability',
     'writeDocs',
     'writeReport',
+    'removeWorkspace',
   ]);
   // Every gate was decided by policy, and the audit trail says so.
   expect(Object.keys(state.gates)).toEqual(['spec', 'migration-review', 'manifest-review', 'dev', 'staging', 'production']);
@@ -339,7 +340,9 @@ test('the post-deploy watch samples every production service after docs; its fai
   });
   expect(watched.filter((w) => w.startsWith('notifications#'))).toEqual(['notifications#1', 'notifications#2', 'notifications#3']);
   expect(watched.some((w) => w.startsWith('messages#'))).toBe(true);
-  expect(names(calls)).not.toContain('writeReport');
+  // The rolled-back run still gets its report, written after the last undo, and its worktree is removed.
+  const order = names(calls).filter((n) => !n.startsWith('notify'));
+  expect(order.slice(-3)).toEqual(['revertMigrations', 'writeReport', 'removeWorkspace']);
   expect(names(calls).filter((n) => n === 'rollbackService')).toHaveLength(6);
 });
 
