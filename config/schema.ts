@@ -284,6 +284,18 @@ export const slipwayConfigSchema = z
       .optional(),
     /** How commands from a run's branch and the agents' run_command are confined (bubblewrap by default). */
     sandbox: sandboxSchema.prefault({}),
+    worker: z
+      .object({
+        /**
+         * Runs whose workflow state a worker keeps in memory between tasks (the sticky cache). A run
+         * parked at a gate that falls out of it is replayed from history when its decision comes, which
+         * is cheap because a run's state is bounded; this caps the worker's memory however many runs wait.
+         */
+        maxCachedWorkflows: z.number().int().min(0).max(100_000).prefault(200),
+        /** Remove, at start-up, the worktrees of runs that are no longer open (crashed or lost clean-ups). */
+        pruneWorktrees: z.boolean().prefault(true),
+      })
+      .prefault({}),
     api: z
       .object({
         host: z.string().min(1).prefault('127.0.0.1'),

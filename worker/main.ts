@@ -11,6 +11,7 @@ import { connectExplained, connectionOptions } from '../config/temporal';
 import { setUpTracing } from '../config/tracing';
 import { buildWorker } from './build';
 import { prebuiltWorkflowBundle } from './bundle';
+import { pruneClosedWorktrees } from './prune';
 import { startMetricsServer, WorkerMetrics } from './metrics';
 import { registerSearchAttributes } from './searchAttributes';
 import { addressFromEnv, installRuntime, workerTelemetry } from './telemetry';
@@ -27,6 +28,9 @@ async function main(): Promise<void> {
   const operator = await connectExplained(temporal, options, () => Connection.connect(options));
   const added = await registerSearchAttributes(operator, temporal.namespace);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
+  if (config.worker.pruneWorktrees) {
+    await pruneClosedWorktrees(operator, config, logger).catch((err: Error) => logger.warn({ err: err.message }, 'could not prune the worktrees of ended runs'));
+  }
   await operator.close();
   const connection = await connectExplained(temporal, options, () => NativeConnection.connect(options));
   const bundle = prebuiltWorkflowBundle();
@@ -50,11 +54,13 @@ async function main(): Promise<void> {
     }),
     telemetry: workerTelemetry({ metrics, tracing }),
     ...(bundle !== undefined ? { workflowBundle: bundle } : {}),
+    // Set on purpose: parked runs beyond this are evicted and replayed when their decision comes.
+    options: { maxCachedWorkflows: config.worker.maxCachedWorkflows },
   });
   const metricsAddress = addressFromEnv(process.env.SLIPWAY_WORKER_METRICS_ADDRESS, '127.0.0.1:9464');
   const server = metricsAddress !== undefined ? await startMetricsServer(metricsAddress, metrics.registry, () => worker.getState() === 'RUNNING') : undefined;
   logger.info(
-    { taskQueue: temporal.taskQueue, address: temporal.address, tls: options.tls !== undefined, metrics: server?.url, traces: tracing.endpoint, prebuiltBundle: bundle?.codePath },
+    { taskQueue: temporal.taskQueue, maxCachedWorkflows: config.worker.maxCachedWorkflows, address: temporal.address, tls: options.tls !== undefined, metrics: server?.url, traces: tracing.endpoint, prebuiltBundle: bundle?.codePath },
     'worker started',
   );
   // The SDK shuts the worker down gracefully on SIGINT/SIGTERM: running activities finish or are handed back.
