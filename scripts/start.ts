@@ -36,9 +36,9 @@ slipway is up
   Temporal UI  ${stack.uiUrl ?? '-'}
 ${world ? `  Prometheus   ${world.world.prometheusUrl}\n  Sample repo  ${world.sample.path} (remote ${world.sample.remoteUrl})\n` : ''}${tokens.file ? `  API tokens   ${tokens.file} (identities "dev" = requester, "lead" = approver)\n` : ''}
 See a feature delivered end to end (in another terminal):  npm run demo
-Or start a run yourself:
-  curl -s -X POST ${api}/runs -H "authorization: Bearer $(sed -n 's/^requester=//p' .slipway/dev-tokens)" \\
-       -H 'content-type: application/json' -d '{"feature":"Add real-time notifications when users receive new messages"}'
+Or start a run yourself, and follow it:
+  npx slipway start "Add real-time notifications when users receive new messages"
+  npx slipway watch <run>
 Ctrl-C stops everything.
 `);
 }
