@@ -30,8 +30,9 @@ function startWorker(taskQueue: string, callsFile: string): Promise<ChildProcess
 
 interface LoggedCall {
   pid: number;
+  attempt: number;
   name: string;
-  input: { environment?: string | { name: string }; service?: { name: string }; sample?: number };
+  input: { runId?: string; environment?: string | { name: string }; service?: { name: string }; sample?: number };
 }
 const nameOf = (value: string | { name: string } | undefined) => (typeof value === 'object' ? value.name : (value ?? ''));
 const readCalls = (file: string): LoggedCall[] =>
@@ -70,3 +71,38 @@ test('a worker killed during the production soak is replaced and the run finishe
   expect(calls.filter((c) => c.name === 'deployService')).toHaveLength(3);
   expect(state.rollouts.find((r) => r.environment === 'production')?.soak).toMatchObject({ decision: 'passed', samples: 6 });
 });
+
+test('two workers on one task queue share runs; when one is killed mid-run, the other finishes every run, no step run twice', async () => {
+  const taskQueue = uniqueTaskQueue('pair');
+  const callsFile = join(process.env.SLIPWAY_TEST_DIR as string, `${taskQueue}.calls.jsonl`);
+  const [first, second] = await Promise.all([startWorker(taskQueue, callsFile), startWorker(taskQueue, callsFile)]);
+  const handles = await Promise.all(
+    Array.from({ length: 6 }, (_, i) =>
+      env.client.workflow.start(featureDelivery, {
+        taskQueue,
+        workflowId: `test-pair-${taskQueue}-${i}`,
+        args: [{ feature: `Shared between two workers, run ${i}`, requester: 'alice', services: ['messages'], settings: testSettings({ soakMs: 6_000, intervalMs: 1_000 }) }],
+      }),
+    ),
+  );
+
+  // Both workers take part; kill the first once a run of its own is in the middle of its soak.
+  const victim = await eventually(async () => {
+    const calls = readCalls(callsFile);
+    if (!calls.some((c) => c.pid === second.pid)) return undefined;
+    return calls.find((c) => c.pid === first.pid && c.name === 'analyzeSlo' && (c.input.sample ?? 0) >= 2)?.input.runId;
+  }, 'both workers busy, and a soak half-way on the first', 60_000);
+  first.kill('SIGKILL');
+
+  const states = await Promise.all(handles.map((h) => h.result()));
+  expect(states.map((s) => s.status)).toEqual(Array(6).fill('succeeded'));
+  const calls = readCalls(callsFile);
+  // The run the killed worker was soaking went on in the other worker.
+  expect(calls.some((c) => c.pid === second.pid && c.input.runId === victim && c.name === 'writeReport')).toBe(true);
+  // A first attempt of each step happened once per run (a retry after the kill has attempt > 1).
+  const keys = calls
+    .filter((c) => !c.name.startsWith('notify') && c.attempt === 1)
+    .map((c) => `${c.input.runId ?? ''}|${c.name}|${nameOf(c.input.service)}|${nameOf(c.input.environment)}|${c.input.sample ?? ''}`);
+  expect(keys.length).toBe(new Set(keys).size);
+  for (const state of states) expect(state.rollouts.find((r) => r.environment === 'production')?.soak).toMatchObject({ decision: 'passed', samples: 7 });
+}, 180_000);

@@ -3,6 +3,7 @@
  * appended synchronously to SLIPWAY_TEST_CALLS_FILE before it returns.
  */
 import { appendFileSync } from 'node:fs';
+import { Context } from '@temporalio/activity';
 import { activityDoubles } from './doubles';
 import { connectTestTemporal, testWorker } from './temporal';
 
@@ -11,7 +12,7 @@ async function main(): Promise<void> {
   const taskQueue = process.env.SLIPWAY_TEST_TASK_QUEUE;
   if (!callsFile || !taskQueue) throw new Error('SLIPWAY_TEST_CALLS_FILE and SLIPWAY_TEST_TASK_QUEUE are required');
   const env = await connectTestTemporal();
-  const { activities } = activityDoubles({}, (call) => appendFileSync(callsFile, `${JSON.stringify({ pid: process.pid, ...call })}\n`));
+  const { activities } = activityDoubles({}, (call) => appendFileSync(callsFile, `${JSON.stringify({ pid: process.pid, attempt: Context.current().info.attempt, ...call })}\n`));
   const worker = await testWorker(env, taskQueue, activities);
   process.stdout.write('worker ready\n');
   await worker.run();
