@@ -21,6 +21,7 @@ import {
   addUsage,
   clip,
   emptyUsage,
+  initialRunState,
   LIMITS,
   TERMINAL_STATUSES,
   type GateRecord,
@@ -74,26 +75,14 @@ export class Run {
 
   constructor(readonly input: FeatureDeliveryInputV1) {
     this.settings = input.settings;
-    this.state = {
+    this.state = initialRunState({
       runId: workflowInfo().workflowId,
       feature: input.feature,
       requester: input.requester,
-      services: [...input.services],
+      services: input.services,
       mode: input.settings.llm !== undefined ? 'agents' : 'person',
-      status: 'running',
-      phase: 'specify',
-      gates: {},
-      approvals: [],
-      artifacts: [],
-      timeline: [],
-      timelineDropped: 0,
-      images: [],
-      rollouts: [],
-      watches: [],
-      compensations: [],
-      cost: { total: emptyUsage(), byPhase: {} },
       startedAt: new Date().toISOString(),
-    };
+    });
     this.gates = new Gates(this.state, () => this.publish());
     this.saga = new Saga(this.state.compensations, (record) => log.error('compensation failed', { compensation: record.name, error: record.error }));
     this.listen();

@@ -295,3 +295,23 @@ export function addUsage(into: TokenUsage, add: TokenUsage): void {
 export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 20)}… (${text.length - max + 20} more)`;
 }
+
+/** A run's state before anything happened: what the workflow starts from, and what the API publishes as its memo at start. */
+export function initialRunState(run: { runId: string; feature: string; requester: string; services: string[]; mode: RunState['mode']; startedAt: string }): RunState {
+  return {
+    ...run,
+    services: [...run.services],
+    status: 'running',
+    phase: 'specify',
+    gates: {},
+    approvals: [],
+    artifacts: [],
+    timeline: [],
+    timelineDropped: 0,
+    images: [],
+    rollouts: [],
+    watches: [],
+    compensations: [],
+    cost: { total: emptyUsage(), byPhase: {} },
+  };
+}

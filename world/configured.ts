@@ -145,7 +145,7 @@ function clusterOf(world: World): Cluster {
 /**
  * The release running before any run: the sample's main, built with the services' own commands
  * and packed like a run's build, its migrations applied and deployed to every environment with
- * Slipway's own activities. Skipped for environments that already run it.
+ * Slipway's own activities. Building and deploying are skipped for environments that already run it.
  */
 async function deployBaseline(o: { config: SlipwayConfig; world: World; sample: SampleRepo; env: Record<string, string>; log: (line: string) => void }): Promise<string> {
   const settings = resolveRunSettings(o.config);
@@ -156,8 +156,6 @@ async function deployBaseline(o: { config: SlipwayConfig; world: World; sample: 
     const present = await Promise.all(deployed.map((s) => cluster.readDeployment(s.kubernetes?.deployment ?? s.name, environment.namespace)));
     if (present.some((d) => d === undefined)) missing.push(environment);
   }
-  if (missing.length === 0) return 'running in every environment';
-
   const { stdout } = await run('git', ['-C', o.sample.path, 'rev-parse', 'main']);
   const commit = stdout.trim();
   const work = join(o.world.dir, 'release', commit.slice(0, 12));
@@ -165,6 +163,19 @@ async function deployBaseline(o: { config: SlipwayConfig; world: World; sample: 
     await mkdir(dirname(work), { recursive: true });
     await run('git', ['-C', o.sample.path, 'worktree', 'add', '--force', '--detach', work, commit]);
   }
+  Object.assign(process.env, o.env);
+  const logger = pino({ level: 'warn' });
+  const migrations = createMigrationActivities({ logger });
+  const workspace: Workspace = { branch: 'main', path: work, specDir: 'specs/none' };
+  // The release's schema in every environment, on every start: a database dropped or recreated
+  // since (by hand, or by PostgreSQL being reset) gets it back. Applying is idempotent.
+  for (const environment of settings.environments) {
+    for (const service of settings.services) {
+      if (service.database !== undefined) await migrations.applyMigrations({ runId: BASELINE_RUN, service, environment: environment.name, workspace });
+    }
+  }
+  if (missing.length === 0) return 'running in every environment';
+
   const images: Record<string, string> = {};
   for (const service of deployed) {
     o.log(`building ${service.name} from main (${commit.slice(0, 8)})`);
@@ -188,11 +199,7 @@ async function deployBaseline(o: { config: SlipwayConfig; world: World; sample: 
     images[service.name] = image.pinned;
   }
 
-  Object.assign(process.env, o.env);
-  const logger = pino({ level: 'warn' });
-  const migrations = createMigrationActivities({ logger });
   const kubernetes = createKubernetesActivities({ logger });
-  const workspace: Workspace = { branch: 'main', path: work, specDir: 'specs/none' };
   for (const environment of missing) {
     // Every Service first: pods learn the addresses of the Services that exist when they start.
     for (const service of deployed) {
@@ -200,7 +207,6 @@ async function deployBaseline(o: { config: SlipwayConfig; world: World; sample: 
       for (const object of objects.filter((x) => x.kind === 'Service')) await cluster.applyOne(object);
     }
     for (const service of deployed) {
-      if (service.database !== undefined) await migrations.applyMigrations({ runId: BASELINE_RUN, service, environment: environment.name, workspace });
       o.log(`deploying ${service.name} to ${environment.name}`);
       await kubernetes.deployService({ runId: BASELINE_RUN, service, environment: { ...environment, kubeContext: WORLD_CONTEXT }, workspace, ...(images[service.name] ? { image: images[service.name] } : {}) });
     }

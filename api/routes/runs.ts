@@ -14,7 +14,7 @@ import { watchProgressQuery } from '../../workflows/postDeployWatch';
 import { SlipwayFeature, SlipwayPhase, SlipwayServices, SlipwayStatus } from '../../workflows/search-attributes';
 import { rolloutProgressQuery } from '../../workflows/serviceRollout';
 import { runReport } from '../../activities/repo/report';
-import { LIMITS, TERMINAL_STATUSES, type AnalysisSummary, type RunState, type SoakSample } from '../../workflows/state';
+import { initialRunState, LIMITS, TERMINAL_STATUSES, type AnalysisSummary, type RunState, type SoakSample } from '../../workflows/state';
 import type { Identity } from '../auth';
 import { HttpError } from '../errors';
 import {
@@ -91,7 +91,14 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
             args: [{ feature, requester: identity.name, services, settings: resolveRunSettings(config) }],
             workflowIdConflictPolicy: 'FAIL',
             workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            memo: { requester: identity.name },
+            // The run's state as of its start, so GET /runs/:id answers before a worker has taken it up.
+            memo: {
+              requester: identity.name,
+              [RUN_MEMO]: {
+                ...initialRunState({ runId, feature, requester: identity.name, services, mode: config.llm !== undefined ? 'agents' : 'person', startedAt: new Date().toISOString() }),
+                asOf: new Date().toISOString(),
+              },
+            },
             staticSummary: feature,
             staticDetails: `Requested by ${identity.name}${services.length > 0 ? ` for ${services.join(', ')}` : ''}.`,
             typedSearchAttributes: [
@@ -193,7 +200,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
         return await withDeadline(() => handle.query(statusQuery));
       } catch (err) {
         const memo = (description.memo as Record<string, unknown> | undefined)?.[RUN_MEMO] as (RunState & { asOf?: string }) | undefined;
-        if (memo === undefined) throw err;
+        if (memo === undefined) throw new HttpError(503, `no worker answered within ${deps.queryTimeoutMs / 1000}s and run ${id} has published no state yet: try again`);
         log.warn({ runId: id, err: (err as Error).message }, 'status from the memo: no worker answered in time');
         return { ...memo, stale: true };
       }

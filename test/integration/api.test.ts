@@ -345,4 +345,18 @@ describe('answers under load', () => {
     await app.close();
     await env.client.workflow.getHandle(runId).terminate('test over');
   });
+
+  test('a run no worker has taken up yet answers with its state as of the start, marked stale', async () => {
+    const app = await buildServer({ client: env.client, config: parseConfig(configFor(uniqueTaskQueue('nobody'))), tokens, queryTimeoutMs: 500 });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const headers = { authorization: `Bearer ${TOKENS.alice}`, 'content-type': 'application/json' };
+    const started = await request(`${url}/runs`, { method: 'POST', headers, body: JSON.stringify({ feature, idempotencyKey: `queued-${Date.now()}` }) });
+    expect(started.statusCode).toBe(201);
+    const { runId } = started.json();
+    const res = await request(`${url}/runs/${runId}`, { headers });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ runId, feature, requester: 'alice', status: 'running', phase: 'specify', stale: true, timeline: [] });
+    await app.close();
+    await env.client.workflow.getHandle(runId).terminate('test over');
+  });
 });

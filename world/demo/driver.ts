@@ -21,18 +21,27 @@ export class Api {
     private readonly tokens: { requester: string; approver: string },
   ) {}
 
+  /** A GET is retried a few times on 5xx and connection errors (a busy worker, an API restarting); a POST never is. */
   async call<T>(method: 'GET' | 'POST', path: string, as: 'requester' | 'approver', body?: unknown): Promise<T> {
-    const res = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.tokens[as]}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return JSON.parse(text) as T;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await fetch(`${this.base}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${this.tokens[as]}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        });
+        const text = await res.text();
+        if (res.ok) return JSON.parse(text) as T;
+        const error = new Error(`${method} ${path}: ${res.status} ${text}`);
+        if (method === 'POST' || res.status < 500 || attempt >= 5) throw Object.assign(error, { final: true });
+        throw error;
+      } catch (err) {
+        if ((err as { final?: boolean }).final === true || method === 'POST' || attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 1_000 * attempt));
+      }
+    }
   }
 }
-
 
 export interface DriveOptions {
   api: Api;
