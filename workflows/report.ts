@@ -128,8 +128,8 @@ export const runReportSchema = z.object({
   servicesModified: z.array(
     z.object({
       service: z.string(),
-      /** From the plan: grpc, events, schema, cache, analytics. */
-      integrations: z.array(z.string()),
+      /** From the plan: grpc, events, schema, cache, analytics (absent: the run did not record them). */
+      integrations: z.array(z.string()).optional(),
       files: z.array(changedFileSchema),
       filesTotal: z.number().int(),
       protoFiles: z.array(z.string()),
@@ -293,7 +293,7 @@ export function buildReport(state: RunState, facts: ReportFacts | undefined, set
     const found = factsOf.get(service);
     return {
       service,
-      integrations: state.integrations?.[service] ?? [],
+      ...(state.integrations !== undefined ? { integrations: state.integrations[service] ?? [] } : {}),
       files: found?.files ?? [],
       filesTotal: found?.filesTotal ?? 0,
       protoFiles: found?.protoFiles ?? [],
@@ -475,7 +475,9 @@ function migrationDownCommand(variable: string, version: string, file: Migration
         : `'<the down file of ${version}>'`;
   const transactional = file?.transactional ?? true;
   const words = ['psql', `"$${variable}"`, '-v', 'ON_ERROR_STOP=1', ...(transactional ? ['--single-transaction'] : []), '-f', downFile];
-  return `${words.join(' ')} -c ${shellWord(`DELETE FROM ${MIGRATIONS_RECORD_TABLE} WHERE version = '${version}'`)}`;
+  const forget = `DELETE FROM ${MIGRATIONS_RECORD_TABLE} WHERE version = '${version}'`;
+  // Versions are digits (the layout's {version}), so double quotes need no escaping; anything else is quoted safely.
+  return `${words.join(' ')} -c ${/^\d+$/.test(version) ? `"${forget}"` : shellWord(forget)}`;
 }
 
 function observabilityOf(state: RunState, facts: ReportFacts | undefined, settings: ReportSettings): RunReport['observability'] {
@@ -554,7 +556,7 @@ export function reportMarkdown(report: RunReport): string {
   if (report.servicesModified.length === 0) out.push('_none_', '');
   for (const s of report.servicesModified) {
     out.push(`### ${s.service}`, '');
-    out.push(`- Plan: ${s.integrations.length > 0 ? s.integrations.join(', ') : 'code only'}`);
+    out.push(`- Plan: ${s.integrations === undefined ? 'not recorded' : s.integrations.length > 0 ? s.integrations.join(', ') : 'code only'}`);
     out.push(`- Files changed: ${report.factsGathered ? s.filesTotal : `?${unknown}`}`);
     for (const f of s.files) out.push(`  - ${f.change} ${code(f.path)}`);
     if (report.factsGathered && s.filesTotal > s.files.length) out.push(`  - … and ${s.filesTotal - s.files.length} more`);
@@ -562,7 +564,7 @@ export function reportMarkdown(report: RunReport): string {
     out.push(`- gRPC methods: ${!report.factsGathered ? `?${unknown}` : s.grpcTotal === 0 ? `none added or changed${s.protoFiles.length > 0 ? ` (${s.protoFiles.length} .proto file(s) changed)` : ''}` : `${s.grpcTotal} added, changed or removed`}`, ...grpc);
     if (report.factsGathered && s.grpcTotal > s.grpc.length) out.push(`  - … and ${s.grpcTotal - s.grpc.length} more`);
     const events = [...s.events.produces.map((e) => `produces ${code(e)}`), ...s.events.consumes.map((e) => `consumes ${code(e)}`)];
-    out.push(`- Events: ${events.length > 0 ? events.join(', ') : s.integrations.includes('events') ? 'the plan touches events (no event types listed in its services block)' : 'none'}`);
+    out.push(`- Events: ${events.length > 0 ? events.join(', ') : s.integrations?.includes('events') ? 'the plan touches events (no event types listed in its services block)' : 'none'}`);
     out.push(`- Migrations: ${s.migrations.length > 0 ? s.migrations.map(code).join(', ') : report.factsGathered ? 'none' : `?${unknown}`}`);
     for (const problem of s.problems) out.push(`- Not read: ${problem}`);
     out.push('');

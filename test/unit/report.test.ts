@@ -191,8 +191,8 @@ describe('buildReport', () => {
     expect(messages?.note).toBe('revision 7 back to 6 (r/messages@sha256:0000)');
     // Newest version first; a no-transaction file is not wrapped in one.
     expect(migrations?.commands).toEqual([
-      `psql "$MESSAGES_PRODUCTION_DATABASE_URL" -v ON_ERROR_STOP=1 -f services/messages/migrations/20261125000100_add_read_at.down.sql -c 'DELETE FROM slipway_schema_migrations WHERE version = '\\''20261125000100'\\'''`,
-      `psql "$MESSAGES_PRODUCTION_DATABASE_URL" -v ON_ERROR_STOP=1 --single-transaction -f services/messages/migrations/20261125000000_create_outbox.down.sql -c 'DELETE FROM slipway_schema_migrations WHERE version = '\\''20261125000000'\\'''`,
+      `psql "$MESSAGES_PRODUCTION_DATABASE_URL" -v ON_ERROR_STOP=1 -f services/messages/migrations/20261125000100_add_read_at.down.sql -c "DELETE FROM slipway_schema_migrations WHERE version = '20261125000100'"`,
+      `psql "$MESSAGES_PRODUCTION_DATABASE_URL" -v ON_ERROR_STOP=1 --single-transaction -f services/messages/migrations/20261125000000_create_outbox.down.sql -c "DELETE FROM slipway_schema_migrations WHERE version = '20261125000000'"`,
     ]);
   });
 
@@ -221,7 +221,7 @@ describe('before the run ends', () => {
   test('without facts, a migration down command still names the layout\'s down file', () => {
     const withMigration = buildReport({ ...running, rollouts: [state.rollouts[0]!] }, undefined, settings);
     expect(withMigration.rollback.steps[1]?.commands).toEqual([
-      `psql "$MESSAGES_DATABASE_URL" -v ON_ERROR_STOP=1 --single-transaction -f services/messages/migrations/20261125000000_*.down.sql -c 'DELETE FROM slipway_schema_migrations WHERE version = '\\''20261125000000'\\'''`,
+      `psql "$MESSAGES_DATABASE_URL" -v ON_ERROR_STOP=1 --single-transaction -f services/messages/migrations/20261125000000_*.down.sql -c "DELETE FROM slipway_schema_migrations WHERE version = '20261125000000'"`,
     ]);
   });
 });
