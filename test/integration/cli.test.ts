@@ -220,7 +220,7 @@ describe('a run from start to report, through the CLI', () => {
     expect(report).toMatchObject({ code: 0, stderr: '' });
     expect(report.stdout).toMatch(/^Run report: Add real-time notifications/);
     expect(report.stdout).toMatch(new RegExp(`^  run +${runId}$`, 'm'));
-    expect(report.stdout).toMatch(/^  status +succeeded$/m);
+    expect(report.stdout).toMatch(/^ {2}status +succeeded$/m);
     for (const section of ['SERVICES MODIFIED', 'MIGRATIONS APPLIED', 'DEPLOYMENTS', 'OBSERVABILITY', 'DOCUMENTATION', 'QUALITY METRICS', 'ROLLBACK PLAN']) expect(report.stdout).toContain(`\n${section}\n`);
     expect(report.stdout).toContain(`\n    slipway rollback ${runId}\n`);
     const markdown = await slipway(['report', runId, '--markdown'], { token: 'alice' });
