@@ -1,5 +1,6 @@
 /** Request and reply schemas of the HTTP API; run shapes come from the workflow's own schemas. */
 import { z } from 'zod';
+import { runReportSchema } from '../workflows/report';
 import { gateRecordSchema, LIMITS, RUN_STATUSES, runStateSchema, soakSampleSchema } from '../workflows/state';
 
 export const errorSchema = z.object({
@@ -93,8 +94,19 @@ export const evidenceReply = z.object({
   samples: z.array(soakSampleSchema),
 });
 
-/** The summary report; `final` once the run has ended (until then it says where the run stands). */
-export const reportReply = z.object({ runId: z.string(), status: z.string(), final: z.boolean(), markdown: z.string() });
+/**
+ * The summary report, as JSON (`report`) and as the Markdown committed on the branch. `final` once the
+ * run has ended (until then it says where the run stands). `stale`: no worker answered, so it was
+ * made from the run's memo copy and today's config, without what the branch holds.
+ */
+export const reportReply = z.object({
+  runId: z.string(),
+  status: z.string(),
+  final: z.boolean(),
+  stale: z.boolean().optional(),
+  report: runReportSchema,
+  markdown: z.string(),
+});
 
 export const decisionBody = z
   .object({ comment: z.string().trim().max(4000).optional() })

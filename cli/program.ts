@@ -6,6 +6,7 @@ import { ApiClient } from './apiClient';
 import { resolveTarget, ROLES, type Role, type Surroundings } from './credentials';
 import { CliError, EXIT, EXIT_CODES_HELP, exitCodeForOutcome, type ExitCode } from './exitCodes';
 import { oneLine, renderRun } from './render';
+import { renderReport } from './report';
 import { renderEvidence, renderRunList } from './tables';
 import { ChangedLines, RedrawnBlock, type Output } from './terminal';
 import { watchRun } from './watch';
@@ -200,13 +201,15 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
 
   program
     .command('report')
-    .description("print the run's summary report (Markdown)")
+    .description("the run's summary report: services modified, migrations, deployments, observability, docs, quality, monitoring, rollback plan")
     .argument('<run>', 'the run id')
-    .action(async (runId: string, _options: unknown, command: Command) => {
+    .option('--markdown', 'the Markdown committed on the branch instead')
+    .action(async (runId: string, options: { markdown?: boolean }, command: Command) => {
       const flags = flagsOf(command);
       const reply = await (await connect(flags)).report(runId);
       if (!flags.json && !reply.body.final) io.stderr.write(`slipway: ${runId} is still ${reply.body.status}: the report says where it stands so far\n`);
-      emit(flags, reply, () => [reply.body.markdown.replace(/\n$/, '')]);
+      if (!flags.json && reply.body.stale) io.stderr.write(`slipway: no worker answered: this report comes from the run's last published state, without what its branch holds\n`);
+      emit(flags, reply, () => (options.markdown ? [reply.body.markdown.replace(/\n$/, '')] : renderReport(reply.body.report)));
     });
 
   program

@@ -242,6 +242,13 @@ export const slipwayConfigSchema = z
           .optional(),
       })
       .prefault({}),
+    /** Where people look at what a run delivered; the summary report links it. */
+    observability: z
+      .object({
+        /** Grafana's base URL, e.g. https://grafana.example.com: the report links a run's dashboard as <grafanaUrl>/d/<uid>. */
+        grafanaUrl: z.url().optional(),
+      })
+      .optional(),
     slack: z
       .object({
         /** Channel ID (C…) or name the gate messages go to. */
@@ -330,3 +337,4 @@ export type AnalysisConfig = SlipwayConfig['analysis'];
 export type RepositoryConfig = SlipwayConfig['repository'];
 export type LlmConfig = NonNullable<SlipwayConfig['llm']>;
 export type PrometheusConfig = NonNullable<SlipwayConfig['prometheus']>;
+export type ObservabilityConfig = NonNullable<SlipwayConfig['observability']>;

@@ -4,7 +4,7 @@
  * Holds no secrets, only the names of the variables that hold them. Types only come from the
  * config schema, so there is one source for each shape.
  */
-import type { AnalysisConfig, EnvironmentConfig, GatePolicy, LlmConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig } from './schema';
+import type { AnalysisConfig, EnvironmentConfig, GatePolicy, LlmConfig, ObservabilityConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig } from './schema';
 
 export type GateRule = GatePolicy;
 export type ServiceSettings = ServiceConfig;
@@ -14,6 +14,7 @@ export type AnalysisSettings = Omit<AnalysisConfig, 'watch'>;
 export type RepositorySettings = RepositoryConfig;
 export type LlmSettings = LlmConfig;
 export type PrometheusSettings = PrometheusConfig;
+export type ObservabilitySettings = ObservabilityConfig;
 /** Milliseconds. */
 export interface WatchSettings {
   duration: number;
@@ -39,6 +40,8 @@ export interface RunSettings {
   llm?: LlmSettings;
   /** Where built images go; without it (or a service's `build`) deployments use the manifests' image. */
   images?: ImagesSettings;
+  /** Links for the summary report (Grafana). */
+  observability?: ObservabilitySettings;
 }
 
 export type ImagesSettings = NonNullable<SlipwayConfig['images']>;
@@ -65,6 +68,7 @@ export function resolveRunSettings(config: SlipwayConfig): RunSettings {
     migrations: { blockingRules: config.migrations.blockingRules },
     ...(config.llm !== undefined ? { llm: config.llm } : {}),
     ...(config.images !== undefined ? { images: config.images } : {}),
+    ...(config.observability !== undefined ? { observability: config.observability } : {}),
   });
 }
 

@@ -1,5 +1,6 @@
 import type { EnvironmentSettings, ServiceSettings } from '../config/settings';
 import { database, rollouts } from './activities';
+import { deploymentUndoName, migrationsUndoName } from './compensationNames';
 import type { Saga } from './saga';
 import type { Deployment, Workspace } from './state';
 
@@ -17,9 +18,9 @@ export interface ChangeTarget {
 export function pushCompensation(saga: Saga, target: ChangeTarget, change: RolloutChange): void {
   const { runId, service, environment, workspace } = target;
   if (change.kind === 'deployment') {
-    saga.push(`roll back ${service.name} in ${environment.name}`, () => rollouts.rollbackService({ runId, service, environment, deployment: change.deployment }));
+    saga.push(deploymentUndoName(service.name, environment.name), () => rollouts.rollbackService({ runId, service, environment, deployment: change.deployment }));
   } else {
-    saga.push(`revert migrations ${change.versions.join(', ')} of ${service.name} in ${environment.name}`, () =>
+    saga.push(migrationsUndoName(change.versions, service.name, environment.name), () =>
       database.revertMigrations({ runId, service, environment: environment.name, workspace, versions: change.versions }),
     );
   }

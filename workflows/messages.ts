@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { RunReport } from './report';
 import type { GateRecord, RunState } from './state';
 
 /**
@@ -37,6 +38,10 @@ export const decideSignal = defineSignal<[DecisionV1]>('decideSignal');
 /** Who asked for a cancel and why; sent just before the cancel request itself. */
 export const cancelRequestSignal = defineSignal<[CancelRequestV1]>('cancelRequest');
 export const statusQuery = defineQuery<RunState>('status');
+/** The summary report as it stands (final once the run has ended), computed from the run's state. */
+export const reportQuery = defineQuery<RunReport>('report');
 
 /** The memo key holding the run's trimmed state (with `asOf`), kept current by the workflow. */
 export const RUN_MEMO = 'slipwayRun';
+/** The memo key holding the final summary report (bounded), set once the run has written it. */
+export const REPORT_MEMO = 'slipwayReport';

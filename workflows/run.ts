@@ -3,6 +3,7 @@ import {
   CancellationScope,
   isCancellation,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertMemo,
@@ -14,7 +15,8 @@ import { productionOf } from '../config/settings';
 import { git, notifications } from './activities';
 import { failureReason, rootApplicationFailure } from './failures';
 import { Gates } from './gates';
-import { cancelRequestSignal, decideSignal, decideUpdate, RUN_MEMO, statusQuery, type CancelRequestV1 } from './messages';
+import { cancelRequestSignal, decideSignal, decideUpdate, REPORT_MEMO, reportQuery, RUN_MEMO, statusQuery, type CancelRequestV1 } from './messages';
+import { boundedReport, buildReport, reportSettingsOf, type ReportFacts, type RunReport } from './report';
 import { Saga } from './saga';
 import { SlipwayPhase, SlipwayServices, SlipwayStatus } from './search-attributes';
 import {
@@ -41,6 +43,9 @@ export interface FeatureDeliveryInputV1 {
   /** Everything the run acts on, resolved from config when it started. */
   settings: RunSettings;
 }
+
+/** The report copy in the memo stays this small (JSON bytes); the branch's report.md has it all. */
+const REPORT_MEMO_BYTES = 16_000;
 
 /** How often a gate may be rejected (or a person's step found incomplete) before the run gives up. */
 const MAX_REVISIONS = 5;
@@ -72,6 +77,8 @@ export class Run {
   /** Phases that failed after the release was live and healthy; they fail the run but roll nothing back. */
   private readonly postDeployFailures: string[] = [];
   private readonly published = { phase: '', status: '', services: '', memo: '' };
+  /** What writeReport read from the branch at the run's end; the report is computed from it and the state. */
+  private reportFacts: ReportFacts | undefined;
 
   constructor(readonly input: FeatureDeliveryInputV1) {
     this.settings = input.settings;
@@ -120,6 +127,7 @@ export class Run {
 
   private listen(): void {
     setHandler(statusQuery, () => this.state);
+    setHandler(reportQuery, () => this.report());
     setHandler(decideUpdate, (decision) => this.gates.apply(decision, new Date()), {
       validator: (decision) => this.gates.validate(decision),
     });
@@ -151,11 +159,26 @@ export class Run {
     setCurrentDetails(currentDetails(state));
     // A copy the API can read without a worker (GET /runs/:id under load, GET /runs): only when it changed.
     const memo = memoOf(state);
-    const text = JSON.stringify(memo);
+    // The final report too, once written, so GET /runs/:id/report answers for ended runs without a worker.
+    const report = this.reportFacts !== undefined ? boundedReport(this.report(), REPORT_MEMO_BYTES) : undefined;
+    const text = JSON.stringify([memo, report]);
     if (text !== this.published.memo) {
       this.published.memo = text;
-      upsertMemo({ [RUN_MEMO]: { ...memo, asOf: new Date().toISOString() } });
+      upsertMemo({ [RUN_MEMO]: { ...memo, asOf: new Date().toISOString() }, ...(report !== undefined ? { [REPORT_MEMO]: report } : {}) });
     }
+  }
+
+  /** The summary report as the run stands: a pure function of its state, its settings and the facts read from its branch. */
+  report(): RunReport {
+    return buildReport(this.state, this.reportFacts, reportSettingsOf(this.settings));
+  }
+
+  /** Writes the report on the branch and keeps the facts it read there. */
+  private async writeReport(): Promise<void> {
+    const written = await git.writeReport({ ...this.inWorkspace, state: this.state, settings: reportSettingsOf(this.settings) });
+    // An activity from before reports carried facts answers with the path alone.
+    if ((written as Partial<typeof written>).facts !== undefined) this.reportFacts = written.facts;
+    this.artifact('report', 'report', written.path);
   }
 
   /** A line in the run's timeline; the oldest lines go once it is full. */
@@ -307,8 +330,7 @@ export class Run {
     state.endedAt = new Date().toISOString();
     this.event('run', state.status, state.reason);
     try {
-      const report = await git.writeReport({ ...this.inWorkspace, state });
-      this.artifact('report', 'report', report.path);
+      await this.writeReport();
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.postDeployFailures.push(`report: ${failureReason(err)}`);
@@ -361,11 +383,12 @@ export class Run {
       // Every run ends with its report on the branch, whatever the outcome.
       if (state.workspace !== undefined) {
         try {
-          const report = await git.writeReport({ ...this.inWorkspace, state });
-          this.artifact('report', 'report', report.path);
+          await this.writeReport();
         } catch (reportErr) {
           this.event('run', 'report not written', failureReason(reportErr));
         }
+        // Runs that ended before the report memo existed replay without this upsert.
+        if (patched('report-memo')) this.publish();
       }
       await this.cleanUp();
       await this.milestone(`Run ${state.status}: ${state.reason}`);

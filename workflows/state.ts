@@ -38,6 +38,11 @@ export const LIMITS = {
   evidencePageSize: 20,
   /** A page of samples with their evidence stays well under Temporal's payload limits. */
   evidencePageMax: 50,
+  /** The summary report's lists: entries kept per list (the rest are counted, not listed). */
+  reportFiles: 40,
+  reportMethods: 40,
+  reportAlerts: 60,
+  reportTimeline: 40,
 } as const;
 
 export const workspaceSchema = z.object({
@@ -202,6 +207,8 @@ export const deploymentSchema = z.object({
   /** The image the rollout runs, and the one it replaced. */
   image: z.string().optional(),
   previousImage: z.string().optional(),
+  /** When the rollout became available. */
+  at: z.string().optional(),
 });
 export type Deployment = z.infer<typeof deploymentSchema>;
 
@@ -244,6 +251,8 @@ export const runStateSchema = z.object({
   feature: z.string(),
   requester: z.string(),
   services: z.array(z.string()),
+  /** How the plan touches each service (grpc, events, schema, cache, analytics); set by the architect phase. */
+  integrations: z.record(z.string(), z.array(z.string())).optional(),
   /** `agents` with an llm section; `person` when people write and Slipway checks. */
   mode: z.enum(['agents', 'person']),
   status: runStatusSchema,

@@ -96,7 +96,7 @@ function lowerFirst(text: string): string {
 }
 
 /** The fenced block in plan.md that says which services the feature changes, in rollout order. */
-const SERVICES_BLOCK = /```ya?ml slipway-services\n([\s\S]*?)```/;
+export const SERVICES_BLOCK = /```ya?ml slipway-services\n([\s\S]*?)```/;
 
 export function planScaffold(input: { branch: string; feature: string; date: string; services: string[] }): string {
   return `# Implementation Plan: ${input.feature}

@@ -179,6 +179,7 @@ export function createKubernetesActivities(deps: { logger: Logger; sandbox?: San
           ...(previous !== undefined ? { previousRevision: previous } : {}),
           ...(image !== undefined ? { image } : {}),
           ...(previousImage !== undefined ? { previousImage } : {}),
+          at: new Date().toISOString(),
         };
       });
     },

@@ -9,12 +9,12 @@ import type { SlipwayConfig } from '../../config/schema';
 import { resolveRunSettings } from '../../config/settings';
 import { evidenceQuery as segmentEvidenceQuery, segmentId, segmentProgressQuery } from '../../workflows/analysis';
 import { featureDelivery } from '../../workflows/featureDelivery';
-import { cancelRequestSignal, decideUpdate, RUN_MEMO, statusQuery, type DecisionV1 } from '../../workflows/messages';
+import { cancelRequestSignal, decideUpdate, REPORT_MEMO, reportQuery, RUN_MEMO, statusQuery, type DecisionV1 } from '../../workflows/messages';
 import { watchProgressQuery } from '../../workflows/postDeployWatch';
 import { SlipwayFeature, SlipwayPhase, SlipwayServices, SlipwayStatus } from '../../workflows/search-attributes';
+import { buildReport, reportMarkdown, reportSettingsOf, runReportSchema, type RunReport } from '../../workflows/report';
 import { rolloutProgressQuery } from '../../workflows/serviceRollout';
-import { runReport } from '../../activities/repo/report';
-import { initialRunState, LIMITS, TERMINAL_STATUSES, type AnalysisSummary, type RunState, type SoakSample } from '../../workflows/state';
+import { initialRunState, LIMITS, type AnalysisSummary, type RunState, type SoakSample } from '../../workflows/state';
 import type { Identity } from '../auth';
 import { HttpError } from '../errors';
 import {
@@ -256,13 +256,39 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
       },
     );
 
+    /**
+     * The report without asking a worker when the run has ended (the final report is in its memo);
+     * otherwise the run computes it from its state (reportQuery). With no worker in time, it is made
+     * here from the memo's state and today's config, marked stale.
+     */
+    const reportOf = async (id: string, log: { warn: (o: object, m: string) => void }): Promise<{ report: RunReport; stale?: boolean }> => {
+      const handle = client.workflow.getHandle(id);
+      const description = await handle.describe();
+      const memo = runReportSchema.safeParse((description.memo as Record<string, unknown> | undefined)?.[REPORT_MEMO]);
+      if (memo.success) return { report: memo.data };
+      try {
+        return { report: await withDeadline(() => handle.query(reportQuery)) };
+      } catch (err) {
+        const state = (description.memo as Record<string, unknown> | undefined)?.[RUN_MEMO] as RunState | undefined;
+        if (state === undefined) throw err;
+        log.warn({ runId: id, err: (err as Error).message }, 'report from the memo: no worker answered in time');
+        return { report: buildReport(state, undefined, reportSettingsOf(resolveRunSettings(config))), stale: true };
+      }
+    };
+
     app.get(
       '/runs/:id/report',
-      { schema: { summary: "The run's summary report: Markdown, as on the feature branch, with the state it was made from", params: runIdParams, response: { 200: reportReply, ...errors } } },
+      {
+        schema: {
+          summary: "The run's summary report: services modified, migrations, deployments, observability, docs, quality, monitoring and the rollback plan, as JSON and as the Markdown on the branch",
+          params: runIdParams,
+          response: { 200: reportReply, ...errors },
+        },
+      },
       async (request) => {
         identityOf(request);
-        const state = await withLiveChildren(await stateOf(request.params.id, request.log), request.log);
-        return { runId: state.runId, status: state.status, final: TERMINAL_STATUSES.includes(state.status), markdown: runReport(state) };
+        const { report, stale } = await reportOf(request.params.id, request.log);
+        return { runId: report.runId, status: report.status, final: report.final, ...(stale ? { stale } : {}), report, markdown: reportMarkdown(report) };
       },
     );
 

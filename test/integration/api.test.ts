@@ -359,4 +359,37 @@ describe('answers under load', () => {
     await app.close();
     await env.client.workflow.getHandle(runId).terminate('test over');
   });
+
+  test('GET /runs/:id/report: from the run while it goes on, from its memo once it ended (no worker needed), stale from the memo state otherwise', async () => {
+    const queue = uniqueTaskQueue('report');
+    const lonely = await testWorker(env, queue, activityDoubles().activities);
+    const app = await buildServer({ client: env.client, config: parseConfig(configFor(queue)), tokens, queryTimeoutMs: 1_000 });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const ask = (path: string, who: Who = 'alice', method = 'GET') => request(`${url}${path}`, { method, headers: { authorization: `Bearer ${TOKENS[who]}`, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { body: '{}' } : {}) });
+    const start = async (key: string) => (await request(`${url}/runs`, { method: 'POST', headers: { authorization: `Bearer ${TOKENS.alice}`, 'content-type': 'application/json' }, body: JSON.stringify({ feature, idempotencyKey: `${key}-${Date.now()}` }) })).json().runId as string;
+    let ended = '';
+    let waiting = '';
+    await lonely.runUntil(async () => {
+      ended = await start('report-ended');
+      waiting = await start('report-waiting');
+      for (const runId of [ended, waiting]) await eventually(async () => ((await ask(`/runs/${runId}`)).json().gates?.spec?.status === 'pending' ? true : undefined), 'spec gate');
+      const live = (await ask(`/runs/${ended}/report`)).json();
+      expect(live).toMatchObject({ runId: ended, final: false, report: { status: 'awaiting-approval', factsGathered: false, rollback: { slipway: `slipway rollback ${ended}`, steps: [] } } });
+      expect(live.markdown).toContain('- **Not final**');
+      expect((await ask(`/runs/${ended}/cancel`, 'lead', 'POST')).statusCode).toBe(202);
+      // Cancelled is published before the report is written: wait for the run to close.
+      await env.client.workflow.getHandle(ended).result().catch(() => undefined);
+    });
+    // No worker any more: the ended run's final report is in its memo; the waiting one is made from its memo state.
+    const final = await ask(`/runs/${ended}/report`);
+    expect(final.statusCode).toBe(200);
+    expect(final.json()).toMatchObject({ runId: ended, status: 'cancelled', final: true, report: { factsGathered: true, headCommit: 'h'.repeat(40), status: 'cancelled' } });
+    expect(final.json().stale).toBeUndefined();
+    expect(final.json().markdown).toMatch(/^# Run report: /);
+    const stale = (await ask(`/runs/${waiting}/report`)).json();
+    expect(stale).toMatchObject({ runId: waiting, stale: true, final: false, report: { factsGathered: false } });
+    expect((await ask('/runs/feature-nothing-here/report')).statusCode).toBe(404);
+    await app.close();
+    await env.client.workflow.getHandle(waiting).terminate('test over');
+  });
 });

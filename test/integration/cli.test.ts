@@ -218,9 +218,16 @@ describe('a run from start to report, through the CLI', () => {
 
     const report = await slipway(['report', runId], { token: 'alice' });
     expect(report).toMatchObject({ code: 0, stderr: '' });
-    expect(report.stdout).toMatch(/^# Run report: Add real-time notifications/);
-    expect(report.stdout).toContain(`- Run: \`${runId}\``);
-    expect(report.stdout).toContain('- Status: **succeeded**');
+    expect(report.stdout).toMatch(/^Run report: Add real-time notifications/);
+    expect(report.stdout).toMatch(new RegExp(`^  run +${runId}$`, 'm'));
+    expect(report.stdout).toMatch(/^ {2}status +succeeded$/m);
+    for (const section of ['SERVICES MODIFIED', 'MIGRATIONS APPLIED', 'DEPLOYMENTS', 'OBSERVABILITY', 'DOCUMENTATION', 'QUALITY METRICS', 'ROLLBACK PLAN']) expect(report.stdout).toContain(`\n${section}\n`);
+    expect(report.stdout).toContain(`\n    slipway rollback ${runId}\n`);
+    const markdown = await slipway(['report', runId, '--markdown'], { token: 'alice' });
+    expect(markdown.stdout).toMatch(/^# Run report: Add real-time notifications/);
+    expect(markdown.stdout).toContain('- Status: **succeeded**');
+    const json = await slipway(['report', runId, '--json'], { token: 'alice' });
+    expect(JSON.parse(json.stdout)).toMatchObject({ runId, final: true, report: { runId, status: 'succeeded', rollback: { slipway: `slipway rollback ${runId}` } } });
 
     const evidence = await slipway(['evidence', runId, '--service', 'messages', '--env', 'production'], { token: 'alice' });
     expect(evidence).toMatchObject({ code: 0, stderr: '' });

@@ -74,7 +74,7 @@ test('the run report is written next to the spec and committed', async () => {
   const report = readFileSync(join(workspace.path, path), 'utf8');
   expect(report).toContain('# Run report: Add notifications');
   expect(report).toContain('| production | 1 | approve | lead | 2026-11-23T10:00:00.000Z | ship \\| it |');
-  expect(report).toContain('| messages | production | succeeded | 4 | registry/messages@sha256:abc |  | passed, 61 samples: error-ratio 0.001 <= 0.05 |');
+  expect(report).toContain('| messages | production | succeeded | 4 | registry/messages@sha256:abc |  | passed, 61/61 samples | no |');
   expect(report).toContain('about $0.01');
   expect(git(workspace.path, 'log', '-1', '--format=%s')).toBe(`report: ${workspace.branch}`);
 });

@@ -91,12 +91,12 @@ test('a new image rolls out; an unschedulable one times out with the pod details
   const v1 = await setup([service('registry.local/messages:1.0')]);
   const ns = v1.ns('staging');
   const first = await v1.activities.deployService({ ...target(v1), environment: { ...environmentIn(v1.settings, 'staging'), namespace: ns } });
-  expect(first).toEqual({ deployment: 'messages', namespace: ns, revision: 1, image: 'registry.local/messages:1.0' });
+  expect(first).toEqual({ deployment: 'messages', namespace: ns, revision: 1, image: 'registry.local/messages:1.0', at: expect.any(String) });
 
   const v2 = await setup([service('registry.local/messages:2.0')]);
   const inNs = (run: typeof v1) => ({ ...target(run), environment: { ...environmentIn(run.settings, 'staging'), namespace: ns } });
   const second = await v2.activities.deployService(inNs(v2));
-  expect(second).toEqual({ deployment: 'messages', namespace: ns, revision: 2, previousRevision: 1, image: 'registry.local/messages:2.0', previousImage: 'registry.local/messages:1.0' });
+  expect(second).toEqual({ deployment: 'messages', namespace: ns, revision: 2, previousRevision: 1, image: 'registry.local/messages:2.0', previousImage: 'registry.local/messages:1.0', at: expect.any(String) });
   expect(await imageOf(ns)).toBe('registry.local/messages:2.0');
   // A retried deploy (after a crash) changes nothing and still knows where to roll back to.
   expect(await v2.activities.deployService(inNs(v2))).toEqual(second);

@@ -24,6 +24,7 @@ export async function architect(run: Run): Promise<PlanResult> {
   run.artifact('architect', 'data-model', plan.dataModelPath);
   run.services = plannedServices(settings, plan.services, input.services);
   run.state.services = run.services.map((s) => s.name);
+  run.state.integrations = Object.fromEntries(run.state.services.map((name) => [name, [...(plan.integrations[name] ?? [])]]));
   run.event('architect', 'services planned', run.state.services.join(', '));
   run.publish();
   return plan;
