@@ -170,7 +170,10 @@ export function createKubernetesActivities(deps: { logger: Logger; sandbox?: San
           await k8s.applyOne(object);
         }
         const revision = await k8s.waitForRollout(name, namespace);
-        const image = imageOf(await k8s.readDeployment(name, namespace));
+        const live = await k8s.readDeployment(name, namespace);
+        const image = imageOf(live);
+        // When the rollout completed, as the cluster recorded it: a retried deploy reports the same time.
+        const completed = live?.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'NewReplicaSetAvailable')?.lastUpdateTime;
         deps.logger.info({ runId: input.runId, service: service.name, environment: input.environment.name, revision, previous, image }, 'rollout available');
         return {
           deployment: name,
@@ -179,7 +182,7 @@ export function createKubernetesActivities(deps: { logger: Logger; sandbox?: San
           ...(previous !== undefined ? { previousRevision: previous } : {}),
           ...(image !== undefined ? { image } : {}),
           ...(previousImage !== undefined ? { previousImage } : {}),
-          at: new Date().toISOString(),
+          at: (completed !== undefined ? new Date(completed) : new Date()).toISOString(),
         };
       });
     },
