@@ -62,25 +62,3 @@ export function mannWhitneyU(x: readonly number[], y: readonly number[], alterna
   const pValue = alternative === 'greater' ? upper : alternative === 'less' ? lower : Math.min(1, 2 * Math.min(upper, lower));
   return { u, z, pValue, nX, nY };
 }
-
-/** The middle value (the mean of the two middle ones for an even count). */
-export function median(values: ArrayLike<number>): number {
-  return middleOf(Float64Array.from(values).sort());
-}
-
-function middleOf(sorted: Float64Array): number {
-  if (sorted.length === 0) throw new Error('the median of no values');
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-/**
- * The Hodges-Lehmann estimate of how far x sits above y: the median of every difference xi - yj.
- * The location shift that goes with the rank-sum test, robust to the odd outlying point.
- */
-export function hodgesLehmann(x: readonly number[], y: readonly number[]): number {
-  const differences = new Float64Array(x.length * y.length);
-  let k = 0;
-  for (const a of x) for (const b of y) differences[k++] = a - b;
-  return middleOf(differences.sort());
-}
