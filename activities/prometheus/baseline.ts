@@ -59,8 +59,8 @@ export async function compareWithBaseline(input: CompareInput): Promise<Baseline
   const newRange = { fromMs: target.soakStartedAtMs + stepMs, toMs: nowMs };
   const windowRange = { fromMs: target.rolloutStartedAtMs - baseline.lookback + stepMs, toMs: target.rolloutStartedAtMs };
   const range = (r: { fromMs: number; toMs: number }) => ({ from: iso(r.fromMs), to: iso(r.toMs) });
-  const fetchPoints = (query: string, r: { fromMs: number; toMs: number }) =>
-    r.toMs < r.fromMs ? Promise.resolve([]) : queryRange(input.prometheus.url, query, { ...r, stepSeconds: stepMs / 1000 }, input.prometheus.queryTimeout);
+  const fetchPoints = async (query: string, r: { fromMs: number; toMs: number }) =>
+    r.toMs < r.fromMs ? [] : (await queryRange(input.prometheus.url, query, { ...r, stepSeconds: stepMs / 1000 }, input.prometheus.queryTimeout)).map(settle);
   // Steps the soak has lasted; a little slack for the first points, which need two scrapes each.
   const elapsedSteps = Math.floor((nowMs - target.soakStartedAtMs) / stepMs);
 
@@ -141,6 +141,11 @@ export async function compareWithBaseline(input: CompareInput): Promise<Baseline
     });
   }
   return comparisons;
+}
+
+/** Equal values up to floating-point noise (histogram_quantile's 0.02485 and 0.024850000000000004) tie instead of ranking apart. */
+function settle(value: number): number {
+  return Number(value.toPrecision(12));
 }
 
 function mean(values: number[]): number {
