@@ -94,6 +94,8 @@ export const baselineSchema = z
     minPoints: z.number().int().min(5).max(MAX_BASELINE_POINTS).prefault(5),
     /** The series label naming the image a pod runs (the local world's Prometheus sets `image`); without it only `window` is possible. */
     versionLabel: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name').optional(),
+    /** Environments whose soak compares (e.g. [production]); default: every environment with a soak. */
+    environments: z.array(identifier).optional(),
     /** What a comparison without enough points counts as, once it should have them; default: `analysis.noData`. */
     noData: noDataPolicySchema.optional(),
     metrics: z
@@ -395,8 +397,24 @@ export const slipwayConfigSchema = z
       names.forEach((name, i) => {
         if (names.indexOf(name) !== i) ctx.addIssue({ code: 'custom', path: [path, i, 'name'], message: `duplicate name "${name}"` });
       });
+    const baseline = config.analysis.baseline;
+    baseline?.environments?.forEach((name, i) => {
+      if (!config.environments.some((e) => e.name === name)) ctx.addIssue({ code: 'custom', path: ['analysis', 'baseline', 'environments', i], message: `"${name}" is not an environment` });
+    });
+    config.environments.forEach((env, i) => {
+      if (baseline === undefined || env.soak === undefined || (baseline.environments !== undefined && !baseline.environments.includes(env.name))) return;
+      // A soak that ends before the comparison may decide would pass without it, silently.
+      const steps = Math.floor(env.soak.duration / ms(baseline.step as ms.StringValue));
+      if (steps < baseline.minPoints + 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', i, 'soak', 'duration'],
+          message: `a ${ms(env.soak.duration)} soak gives ${steps} points at analysis.baseline.step ${baseline.step}; comparing with the baseline needs ${baseline.minPoints + 1} (lengthen the soak, shorten the step, or leave ${env.name} out of analysis.baseline.environments)`,
+        });
+      }
+    });
     config.services.forEach((service, i) => {
-      if (service.slo.baseline === true && config.analysis.baseline === undefined) {
+      if (service.slo.baseline === true && baseline === undefined) {
         ctx.addIssue({ code: 'custom', path: ['services', i, 'slo', 'baseline'], message: 'comparing with the baseline needs an analysis.baseline section (baseline: {} takes the defaults)' });
       }
     });

@@ -109,10 +109,19 @@ export interface AnalysisPlan {
 
 /**
  * What a soak needs to compare the new version with the one it replaced, or nothing when it does
- * not: the service's own `slo.baseline` says, else `analysis.baseline.enabled`.
+ * not: the service's own `slo.baseline` says, else `analysis.baseline.enabled`; only in the
+ * environments `analysis.baseline.environments` names (all when it names none).
  */
-export function baselineOf(analysis: AnalysisSettings, service: ServiceSettings, rolloutStartedAtMs: number, deployment?: Deployment): Pick<AnalysisPlan, 'baseline'> {
-  if (analysis.baseline === undefined || !(service.slo.baseline ?? analysis.baseline.enabled)) return {};
+export function baselineOf(
+  analysis: AnalysisSettings,
+  service: ServiceSettings,
+  environment: Pick<EnvironmentSettings, 'name'>,
+  rolloutStartedAtMs: number,
+  deployment?: Deployment,
+): Pick<AnalysisPlan, 'baseline'> {
+  const baseline = analysis.baseline;
+  if (baseline === undefined || !(service.slo.baseline ?? baseline.enabled)) return {};
+  if (baseline.environments !== undefined && !baseline.environments.includes(environment.name)) return {};
   return {
     baseline: {
       rolloutStartedAtMs,

@@ -76,7 +76,7 @@ export async function serviceRollout(input: RolloutInputV1): Promise<RolloutResu
           ...(input.prometheus ? { prometheus: input.prometheus } : {}),
           durationMs: environment.soak.duration,
           intervalMs: environment.soak.interval,
-          ...baselineOf(input.analysis, service, rolloutStartedAtMs, summary.deployment),
+          ...baselineOf(input.analysis, service, environment, rolloutStartedAtMs, summary.deployment),
         },
         summary.soak,
         (id) => (analysisWorkflowId = id),

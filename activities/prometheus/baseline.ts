@@ -44,7 +44,12 @@ export interface CompareInput {
 }
 
 const iso = (ms_: number) => new Date(ms_).toISOString();
-const labelValue = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+
+/** Series of one image: by its digest when it has one (a label may spell the repository or tag differently), else by the whole reference. */
+export function versionMatcher(label: string, image: string): string {
+  const digest = /@(sha256:[0-9a-f]+)$/.exec(image)?.[1];
+  return digest !== undefined ? `${label}=~".+@${digest}"` : `${label}="${image.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
 
 export async function compareWithBaseline(input: CompareInput): Promise<BaselineComparison[]> {
   const { baseline, service, environment, target, nowMs } = input;
@@ -55,7 +60,7 @@ export async function compareWithBaseline(input: CompareInput): Promise<Baseline
     baseline.versionLabel !== undefined && image !== undefined && previousImage !== undefined && image !== previousImage && baseline.source !== 'window'
       ? { label: baseline.versionLabel, image, previousImage }
       : undefined;
-  const versioned = (label: string, ref: string) => `${base},${label}="${labelValue(ref)}"`;
+  const versioned = (label: string, ref: string) => `${base},${versionMatcher(label, ref)}`;
   const newRange = { fromMs: target.soakStartedAtMs + stepMs, toMs: nowMs };
   const windowRange = { fromMs: target.rolloutStartedAtMs - baseline.lookback + stepMs, toMs: target.rolloutStartedAtMs };
   const range = (r: { fromMs: number; toMs: number }) => ({ from: iso(r.fromMs), to: iso(r.toMs) });

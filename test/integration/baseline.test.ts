@@ -23,8 +23,12 @@ import { connectTestTemporal, eventually, testWorker, uniqueTaskQueue } from '..
  * times slower with 10 % errors), and much slower while old pods still run beside it.
  */
 
-const OLD = 'registry.local/notifications@sha256:0ld';
-const NEW = 'registry.local/notifications@sha256:new';
+const OLD_DIGEST = `sha256:${'a'.repeat(64)}`;
+const NEW_DIGEST = `sha256:${'b'.repeat(64)}`;
+/** As the Deployment names them; the pods' series spell the repository as the kubelet pulled it. */
+const OLD = `registry.local/notifications@${OLD_DIGEST}`;
+const NEW = `registry.local/notifications@${NEW_DIGEST}`;
+const pulled = (digest: string) => `127.0.0.1:5001/notifications@${digest}`;
 const STEP_S = 3;
 const LOOKBACK_S = 45;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -55,9 +59,9 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'slipway-baseline-'));
   for (const version of Object.values(versions)) await version.start();
   await place([
-    { service: 'slight', version: versions.slightOld, image: OLD },
-    { service: 'much', version: versions.muchOld, image: OLD },
-    { service: 'mixed', version: versions.mixedOld, image: OLD },
+    { service: 'slight', version: versions.slightOld, image: pulled(OLD_DIGEST) },
+    { service: 'much', version: versions.muchOld, image: pulled(OLD_DIGEST) },
+    { service: 'mixed', version: versions.mixedOld, image: pulled(OLD_DIGEST) },
   ]);
   prometheus = await startPrometheus(process.env.SLIPWAY_TEST_PROMETHEUS as string, [], { scrapeInterval: '1s', fileSd: [{ job: 'pods', files: [join(dir, 'targets.json')], refreshInterval: '1s' }] });
   const plans = await readLoadPlans(NOTIFICATIONS.root);
@@ -100,10 +104,10 @@ test('slightly worse passes (below the minimum effect), much worse fails with it
   // The rollout: slight and much are replaced; mixed keeps its old pod beside the new one.
   const rolloutStartedAtMs = Date.now();
   await place([
-    { service: 'slight', version: versions.slightNew, image: NEW },
-    { service: 'much', version: versions.muchNew, image: NEW },
-    { service: 'mixed', version: versions.mixedOld, image: OLD },
-    { service: 'mixed', version: versions.mixedNew, image: NEW },
+    { service: 'slight', version: versions.slightNew, image: pulled(NEW_DIGEST) },
+    { service: 'much', version: versions.muchNew, image: pulled(NEW_DIGEST) },
+    { service: 'mixed', version: versions.mixedOld, image: pulled(OLD_DIGEST) },
+    { service: 'mixed', version: versions.mixedNew, image: pulled(NEW_DIGEST) },
   ]);
   await sleep(2_000);
   const take = analyzer({ rolloutStartedAtMs, soakStartedAtMs: Date.now(), image: NEW, previousImage: OLD, firstDeploy: false });
@@ -147,7 +151,7 @@ test('slightly worse passes (below the minimum effect), much worse fails with it
   expect(muchMean.pValue).toBeLessThan(0.001);
   expect(muchMean.effect).toBeGreaterThan(1.5);
   expect(muchMean.u).toBe(muchMean.points.new * muchMean.points.baseline);
-  expect(muchMean.newQuery).toBe(`sum(rate(grpc_server_handling_seconds_sum{namespace="production",service="much",image="${NEW}"}[3s])) / sum(rate(grpc_server_handling_seconds_count{namespace="production",service="much",image="${NEW}"}[3s]))`);
+  expect(muchMean.newQuery).toBe(`sum(rate(grpc_server_handling_seconds_sum{namespace="production",service="much",image=~".+@${NEW_DIGEST}"}[3s])) / sum(rate(grpc_server_handling_seconds_count{namespace="production",service="much",image=~".+@${NEW_DIGEST}"}[3s]))`);
   expect(muchMean.baselineQuery).toBe('sum(rate(grpc_server_handling_seconds_sum{namespace="production",service="much"}[3s])) / sum(rate(grpc_server_handling_seconds_count{namespace="production",service="much"}[3s]))');
   expect(Date.parse(muchMean.baselineRange!.to)).toBe(rolloutStartedAtMs);
   const muchErrors = comparison(much, 'error-ratio');
@@ -162,7 +166,7 @@ test('slightly worse passes (below the minimum effect), much worse fails with it
   // Old pods still running: they are the baseline, at the same time as the new ones.
   const mixedMean = comparison(samples.mixed!.at(-1), 'mean-latency');
   expect(mixedMean).toMatchObject({ status: 'worse', source: 'pods' });
-  expect(mixedMean.baselineQuery).toContain(`service="mixed",image="${OLD}"`);
+  expect(mixedMean.baselineQuery).toContain(`service="mixed",image=~".+@${OLD_DIGEST}"`);
   expect(mixedMean.baselineRange).toEqual(mixedMean.newRange);
   expect(mixedMean.pValue).toBeLessThan(0.001);
   expect(judged('mixed').decision).toBe('fail');
@@ -182,9 +186,9 @@ test('a soak hands the rollout to each sample; a worse comparison rolls the serv
   const settings = settingsFrom({
     repository: { path: '.' },
     services: [{ name: 'much', path: 'much', kubernetes: { deployment: 'much' } }],
-    environments: [{ name: 'production', namespace: 'production', soak: { duration: '5s', interval: '1s' } }],
+    environments: [{ name: 'production', namespace: 'production', soak: { duration: '10s', interval: '1s' } }],
     prometheus: { url: prometheus.url },
-    analysis: { consecutiveFailures: 2, baseline: {} },
+    analysis: { consecutiveFailures: 2, baseline: { step: '1s', lookback: '1m' } },
   } as SlipwayConfigInput);
   const seen: AnalyzeSloInput[] = [];
   const worse: BaselineComparison = {

@@ -1,4 +1,5 @@
 import { sampleVerdict } from '../../activities/prometheus';
+import { versionMatcher } from '../../activities/prometheus/baseline';
 import { ConfigError, parseConfig } from '../../config/load';
 import { resolveRunSettings } from '../../config/settings';
 import { baselineOf } from '../../workflows/analysis';
@@ -37,6 +38,8 @@ describe('analysis.baseline in config', () => {
     ['a metric that is neither built in nor queried', { metrics: [{ name: 'queue-depth', minEffect: 1 }] }, {}, /analysis\.baseline\.metrics\.0\.query: "queue-depth" is not built in \(error-ratio, p99-latency, mean-latency\): give its query/],
     ['a duplicate metric', { metrics: [{ name: 'error-ratio', minEffect: 0.01 }, { name: 'error-ratio', minEffect: 0.02 }] }, {}, /analysis\.baseline\.metrics\.1\.name: duplicate metric "error-ratio"/],
     ['a confidence of 100 %', { confidence: 1 }, {}, /analysis\.baseline\.confidence/],
+    ['an environment that does not exist', { environments: ['prod'] }, {}, /analysis\.baseline\.environments\.0: "prod" is not an environment/],
+    ['a soak too short for the comparison to decide', { step: '5m' }, {}, /environments\.0\.soak\.duration: a 15m soak gives 3 points at analysis\.baseline\.step 5m; comparing with the baseline needs 6/],
     ['a service asking for it without the section', undefined, { baseline: true }, /services\.0\.slo\.baseline: comparing with the baseline needs an analysis\.baseline section/],
   ])('%s fails naming the field', (_name, baseline, slo, message) => {
     const build = () => config(baseline === undefined ? {} : { baseline }, slo);
@@ -51,25 +54,32 @@ describe('analysis.baseline in config', () => {
 });
 
 describe('whether a soak compares, and with what', () => {
+  const production = { name: 'production' };
   const deployment = { deployment: 'messages', namespace: 'production', revision: 4, previousRevision: 3, image: 'r/m@sha256:b', previousImage: 'r/m@sha256:a' };
 
   test('on by the section, off by the service or by `enabled: false`', () => {
     const on = resolveRunSettings(config({ baseline: {} }));
     const service = on.services[0]!;
-    expect(baselineOf(on.analysis, service, 1_000, deployment)).toEqual({
+    expect(baselineOf(on.analysis, service, production, 1_000, deployment)).toEqual({
       baseline: { rolloutStartedAtMs: 1_000, image: 'r/m@sha256:b', previousImage: 'r/m@sha256:a', firstDeploy: false },
     });
-    expect(baselineOf(on.analysis, { ...service, slo: { ...service.slo, baseline: false } }, 1_000, deployment)).toEqual({});
+    expect(baselineOf(on.analysis, { ...service, slo: { ...service.slo, baseline: false } }, production, 1_000, deployment)).toEqual({});
     const paused = resolveRunSettings(config({ baseline: { enabled: false } }));
-    expect(baselineOf(paused.analysis, paused.services[0]!, 1_000, deployment)).toEqual({});
-    expect(baselineOf(paused.analysis, { ...service, slo: { ...service.slo, baseline: true } }, 1_000, deployment)).toMatchObject({ baseline: { rolloutStartedAtMs: 1_000 } });
-    expect(baselineOf(resolveRunSettings(config({})).analysis, service, 1_000, deployment)).toEqual({});
+    expect(baselineOf(paused.analysis, paused.services[0]!, production, 1_000, deployment)).toEqual({});
+    expect(baselineOf(paused.analysis, { ...service, slo: { ...service.slo, baseline: true } }, production, 1_000, deployment)).toMatchObject({ baseline: { rolloutStartedAtMs: 1_000 } });
+    expect(baselineOf(resolveRunSettings(config({})).analysis, service, production, 1_000, deployment)).toEqual({});
+  });
+
+  test('only in the environments the section names, when it names any', () => {
+    const named = resolveRunSettings(config({ baseline: { environments: ['production'] } }));
+    expect(baselineOf(named.analysis, named.services[0]!, production, 1_000, deployment)).toMatchObject({ baseline: { firstDeploy: false } });
+    expect(baselineOf(named.analysis, named.services[0]!, { name: 'staging' }, 1_000, deployment)).toEqual({});
   });
 
   test('a rollout that created the service has nothing to compare with', () => {
     const on = resolveRunSettings(config({ baseline: {} }));
     const { previousRevision: _, previousImage: __, ...created } = deployment;
-    expect(baselineOf(on.analysis, on.services[0]!, 1_000, created)).toEqual({ baseline: { rolloutStartedAtMs: 1_000, image: 'r/m@sha256:b', firstDeploy: true } });
+    expect(baselineOf(on.analysis, on.services[0]!, production, 1_000, created)).toEqual({ baseline: { rolloutStartedAtMs: 1_000, image: 'r/m@sha256:b', firstDeploy: true } });
   });
 });
 
@@ -95,4 +105,11 @@ describe('a sample’s verdict with comparisons', () => {
     expect(sampleVerdict([check], [comparison('no-data', 'fail')])).toBe('fail');
     expect(sampleVerdict([{ ...check, status: 'fail' }], [comparison('pass')])).toBe('fail');
   });
+});
+
+test('a version is matched by its digest, however the series spell the repository', () => {
+  const digest = `sha256:${'c'.repeat(64)}`;
+  expect(versionMatcher('image', `registry.local/messages@${digest}`)).toBe(`image=~".+@${digest}"`);
+  expect(versionMatcher('image', 'registry.local/messages:1.4.0')).toBe('image="registry.local/messages:1.4.0"');
+  expect(versionMatcher('version', 'odd"name')).toBe('version="odd\\"name"');
 });
