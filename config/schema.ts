@@ -63,7 +63,7 @@ export const baselineMetricSchema = z.object({
   query: z.string().min(1).optional(),
   /** Which direction is worse for the new version. */
   worseWhen: z.enum(['higher', 'lower']).prefault('higher'),
-  /** `relative`: the shift as a fraction of the baseline's median (0.2 = 20 % worse); `absolute`: in the metric's own unit. */
+  /** How "worse by" is measured on the means: `relative` to the baseline's mean (0.2 = 20 % worse), or `absolute` in the metric's own unit. */
   effect: z.enum(['relative', 'absolute']).prefault('relative'),
   /** The new version fails only when it is worse by at least this much as well as with the configured confidence. */
   minEffect: z.number().nonnegative(),
@@ -81,7 +81,7 @@ export const baselineSchema = z
     /**
      * `window`: the previous version's own record before the rollout (a range query over `lookback`);
      * `pods`: pods still running the previous image during the soak (needs `versionLabel`);
-     * `auto`: those pods when any report, else the window.
+     * `auto`: those pods when they have `minPoints` points, else the window.
      */
     source: z.enum(['auto', 'pods', 'window']).prefault('auto'),
     /** One-sided confidence that the new version is worse before it fails (the p-value must be below 1 - confidence). */
@@ -98,6 +98,7 @@ export const baselineSchema = z
     environments: z.array(identifier).optional(),
     /** What a comparison without enough points counts as, once it should have them; default: `analysis.noData`. */
     noData: noDataPolicySchema.optional(),
+    /** What is compared, each metric on its own; by default the error ratio (1 point absolute), P99 (20 %) and mean latency (10 %). */
     metrics: z
       .array(baselineMetricSchema)
       .min(1)

@@ -66,7 +66,7 @@ export async function compareWithBaseline(input: CompareInput): Promise<Baseline
   const range = (r: { fromMs: number; toMs: number }) => ({ from: iso(r.fromMs), to: iso(r.toMs) });
   const fetchPoints = async (query: string, r: { fromMs: number; toMs: number }) =>
     r.toMs < r.fromMs ? [] : (await queryRange(input.prometheus.url, query, { ...r, stepSeconds: stepMs / 1000 }, input.prometheus.queryTimeout)).map(settle);
-  // Steps the soak has lasted; a little slack for the first points, which need two scrapes each.
+  // Steps the soak has lasted: too few new points after twice minPoints steps is no data, not waiting (the slack is for scrape delays).
   const elapsedSteps = Math.floor((nowMs - target.soakStartedAtMs) / stepMs);
 
   const comparisons: BaselineComparison[] = [];
