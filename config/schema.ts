@@ -47,6 +47,83 @@ export const sloCheckSchema = z.object({
   noData: noDataPolicySchema.optional(),
 });
 
+/** The metrics a baseline comparison knows by name; any other needs its own `query`. */
+export const BUILT_IN_BASELINE_METRICS = ['error-ratio', 'p99-latency', 'mean-latency'] as const;
+
+/** The most points one side of a comparison may have (a bound on each range query and on the test's work). */
+export const MAX_BASELINE_POINTS = 1_000;
+
+export const baselineMetricSchema = z.object({
+  /** error-ratio, p99-latency and mean-latency are built in (from the go-grpc-prometheus metrics); other names need a `query`. */
+  name: identifier,
+  /**
+   * PromQL giving one value per point: {{selector}} (the service's label matchers, narrowed to a
+   * version when the comparison has one), {{window}} (the step), {{service}}, {{environment}}, {{namespace}}.
+   */
+  query: z.string().min(1).optional(),
+  /** Which direction is worse for the new version. */
+  worseWhen: z.enum(['higher', 'lower']).prefault('higher'),
+  /** How "worse by" is measured on the means: `relative` to the baseline's mean (0.2 = 20 % worse), or `absolute` in the metric's own unit. */
+  effect: z.enum(['relative', 'absolute']).prefault('relative'),
+  /** The new version fails only when it is worse by at least this much as well as with the configured confidence. */
+  minEffect: z.number().nonnegative(),
+});
+
+/**
+ * Judges the new version against the one it replaces during the soak (as Kayenta does): each metric
+ * is sampled for both as a series of points, and a one-sided Mann-Whitney U test says whether the
+ * new version is worse. Present means on (`baseline: {}` takes every default); the post-deploy watch never compares.
+ */
+export const baselineSchema = z
+  .object({
+    /** Off keeps the settings but skips the comparison. */
+    enabled: z.boolean().prefault(true),
+    /**
+     * `window`: the previous version's own record before the rollout (a range query over `lookback`);
+     * `pods`: pods still running the previous image during the soak (needs `versionLabel`);
+     * `auto`: those pods when they have `minPoints` points, else the window.
+     */
+    source: z.enum(['auto', 'pods', 'window']).prefault('auto'),
+    /** One-sided confidence that the new version is worse before it fails (the p-value must be below 1 - confidence). */
+    confidence: z.number().min(0.5).max(0.9999).prefault(0.98),
+    /** How far before the rollout the recorded baseline reaches. */
+    lookback: durationSchema.prefault('1h'),
+    /** One point per step, each the rate over that step, so points do not overlap. */
+    step: promDuration.prefault('1m'),
+    /** Points each side needs before the test may decide; fewer is waiting (new version) or no data (baseline). */
+    minPoints: z.number().int().min(5).max(MAX_BASELINE_POINTS).prefault(5),
+    /** The series label naming the image a pod runs (the local world's Prometheus sets `image`); without it only `window` is possible. */
+    versionLabel: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name').optional(),
+    /** Environments whose soak compares (e.g. [production]); default: every environment with a soak. */
+    environments: z.array(identifier).optional(),
+    /** What a comparison without enough points counts as, once it should have them; default: `analysis.noData`. */
+    noData: noDataPolicySchema.optional(),
+    /** What is compared, each metric on its own; by default the error ratio (1 point absolute), P99 (20 %) and mean latency (10 %). */
+    metrics: z
+      .array(baselineMetricSchema)
+      .min(1)
+      .prefault([
+        { name: 'error-ratio', effect: 'absolute', minEffect: 0.01 },
+        { name: 'p99-latency', effect: 'relative', minEffect: 0.2 },
+        { name: 'mean-latency', effect: 'relative', minEffect: 0.1 },
+      ]),
+  })
+  .superRefine((baseline, ctx) => {
+    if (baseline.source === 'pods' && baseline.versionLabel === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['versionLabel'], message: 'source "pods" needs versionLabel: the label that tells the old pods from the new' });
+    }
+    const points = Math.floor(baseline.lookback / ms(baseline.step as ms.StringValue));
+    if (points < baseline.minPoints || points > MAX_BASELINE_POINTS) {
+      ctx.addIssue({ code: 'custom', path: ['lookback'], message: `lookback / step gives ${points} baseline points; it must be between minPoints (${baseline.minPoints}) and ${MAX_BASELINE_POINTS}` });
+    }
+    baseline.metrics.forEach((metric, i) => {
+      if (metric.query === undefined && !(BUILT_IN_BASELINE_METRICS as readonly string[]).includes(metric.name)) {
+        ctx.addIssue({ code: 'custom', path: ['metrics', i, 'query'], message: `"${metric.name}" is not built in (${BUILT_IN_BASELINE_METRICS.join(', ')}): give its query` });
+      }
+      if (baseline.metrics.findIndex((m) => m.name === metric.name) !== i) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric "${metric.name}"` });
+    });
+  });
+
 const sloSchema = z.object({
   errorRatio: z.number().min(0).max(1).prefault(0.05),
   p99Seconds: z.number().positive().prefault(1),
@@ -56,6 +133,8 @@ const sloSchema = z.object({
   methods: z.array(z.string().min(1)).prefault([]),
   /** Extra checks besides the error-ratio and P99 defaults. */
   checks: z.array(sloCheckSchema).prefault([]),
+  /** Compare this service with its baseline during the soak; default: whether `analysis.baseline` is on. */
+  baseline: z.boolean().optional(),
 });
 
 export const serviceSchema = z.object({
@@ -233,6 +312,8 @@ export const slipwayConfigSchema = z
         noData: noDataPolicySchema.prefault('inconclusive'),
         /** Samples in a row with Prometheus unreachable before the soak fails for it. */
         unreachableLimit: z.number().int().min(1).prefault(3),
+        /** Also judge the new version against the previous one (Mann-Whitney U), besides the fixed thresholds. */
+        baseline: baselineSchema.optional(),
         /** The optional post-deploy watch: the same analysis, less often, after production. */
         watch: z
           .object({
@@ -324,6 +405,27 @@ export const slipwayConfigSchema = z
       names.forEach((name, i) => {
         if (names.indexOf(name) !== i) ctx.addIssue({ code: 'custom', path: [path, i, 'name'], message: `duplicate name "${name}"` });
       });
+    const baseline = config.analysis.baseline;
+    baseline?.environments?.forEach((name, i) => {
+      if (!config.environments.some((e) => e.name === name)) ctx.addIssue({ code: 'custom', path: ['analysis', 'baseline', 'environments', i], message: `"${name}" is not an environment` });
+    });
+    config.environments.forEach((env, i) => {
+      if (baseline === undefined || env.soak === undefined || (baseline.environments !== undefined && !baseline.environments.includes(env.name))) return;
+      // A soak that ends before the comparison may decide would pass without it, silently.
+      const steps = Math.floor(env.soak.duration / ms(baseline.step as ms.StringValue));
+      if (steps < baseline.minPoints + 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', i, 'soak', 'duration'],
+          message: `a ${ms(env.soak.duration)} soak gives ${steps} points at analysis.baseline.step ${baseline.step}; comparing with the baseline needs ${baseline.minPoints + 1} (lengthen the soak, shorten the step, or leave ${env.name} out of analysis.baseline.environments)`,
+        });
+      }
+    });
+    config.services.forEach((service, i) => {
+      if (service.slo.baseline === true && baseline === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['services', i, 'slo', 'baseline'], message: 'comparing with the baseline needs an analysis.baseline section (baseline: {} takes the defaults)' });
+      }
+    });
     unique(config.services.map((s) => s.name), 'services');
     unique(config.environments.map((e) => e.name), 'environments');
   });
@@ -334,6 +436,7 @@ export type ServiceConfig = z.output<typeof serviceSchema>;
 export type EnvironmentConfig = z.output<typeof environmentSchema>;
 export type GatePolicy = z.output<typeof gatePolicySchema>;
 export type AnalysisConfig = SlipwayConfig['analysis'];
+export type BaselineConfig = z.output<typeof baselineSchema>;
 export type RepositoryConfig = SlipwayConfig['repository'];
 export type LlmConfig = NonNullable<SlipwayConfig['llm']>;
 export type PrometheusConfig = NonNullable<SlipwayConfig['prometheus']>;

@@ -1,7 +1,8 @@
 import { defineQuery, executeChild, setHandler, sleep } from '@temporalio/workflow';
+import type { BaselineTarget } from '../activities/prometheus/baseline';
 import type { AnalysisSettings, EnvironmentSettings, PrometheusSettings, ServiceSettings } from '../config/settings';
 import { quick } from './activities';
-import { LIMITS, type AnalysisSummary, type EvidencePage, type SoakSample } from './state';
+import { LIMITS, type AnalysisSummary, type Deployment, type EvidencePage, type SoakSample } from './state';
 import { SoakJudge, type JudgeState } from './verdict';
 
 /**
@@ -25,6 +26,8 @@ export interface AnalysisSegmentInputV1 {
   firstSample: number;
   lastSample: number;
   judge: JudgeState;
+  /** Set when the soak compares the new version with its baseline. */
+  baseline?: BaselineTarget;
 }
 
 export interface AnalysisSegmentResult {
@@ -76,6 +79,7 @@ export async function sloAnalysis(input: AnalysisSegmentInputV1): Promise<Analys
       sample: n,
       analysis: input.analysis,
       ...(input.prometheus ? { prometheus: input.prometheus } : {}),
+      ...(input.baseline ? { baseline: input.baseline } : {}),
     });
     const judgement = judge.judge(result);
     samples.push({ ...result, decision: judgement.decision });
@@ -99,6 +103,33 @@ export interface AnalysisPlan {
   prometheus?: PrometheusSettings;
   durationMs: number;
   intervalMs: number;
+  /** The rollout a soak judges, when it compares with the baseline (see `baselineOf`). */
+  baseline?: Omit<BaselineTarget, 'soakStartedAtMs'>;
+}
+
+/**
+ * What a soak needs to compare the new version with the one it replaced, or nothing when it does
+ * not: the service's own `slo.baseline` says, else `analysis.baseline.enabled`; only in the
+ * environments `analysis.baseline.environments` names (all when it names none).
+ */
+export function baselineOf(
+  analysis: AnalysisSettings,
+  service: ServiceSettings,
+  environment: Pick<EnvironmentSettings, 'name'>,
+  rolloutStartedAtMs: number,
+  deployment?: Deployment,
+): Pick<AnalysisPlan, 'baseline'> {
+  const baseline = analysis.baseline;
+  if (baseline === undefined || !(service.slo.baseline ?? baseline.enabled)) return {};
+  if (baseline.environments !== undefined && !baseline.environments.includes(environment.name)) return {};
+  return {
+    baseline: {
+      rolloutStartedAtMs,
+      ...(deployment?.image !== undefined ? { image: deployment.image } : {}),
+      ...(deployment?.previousImage !== undefined ? { previousImage: deployment.previousImage } : {}),
+      firstDeploy: deployment !== undefined && deployment.previousRevision === undefined,
+    },
+  };
 }
 
 export const segmentId = (parentId: string, n: number) => `${parentId}/analysis-${n}`;
@@ -141,6 +172,7 @@ export async function runAnalysis(plan: AnalysisPlan, summary: AnalysisSummary, 
           firstSample: first,
           lastSample: Math.min(planned, first + LIMITS.samplesPerSegment - 1),
           judge,
+          ...(plan.baseline ? { baseline: { ...plan.baseline, soakStartedAtMs: startedAtMs } } : {}),
         },
       ],
     });

@@ -1,7 +1,7 @@
 import { ApplicationFailure, defineQuery, isCancellation, log, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { AnalysisSettings, EnvironmentSettings, PrometheusSettings, ServiceSettings } from '../config/settings';
 import { database, rollouts } from './activities';
-import { emptyAnalysis, runAnalysis } from './analysis';
+import { baselineOf, emptyAnalysis, runAnalysis } from './analysis';
 import { pushCompensation, type RolloutChange } from './compensations';
 import { failureReason } from './failures';
 import { Saga } from './saga';
@@ -48,6 +48,8 @@ export async function serviceRollout(input: RolloutInputV1): Promise<RolloutResu
   setHandler(rolloutProgressQuery, () => ({ summary, ...(analysisWorkflowId ? { analysisWorkflowId } : {}) }));
   const record = (change: RolloutChange) => pushCompensation(saga, { runId, service, environment, workspace }, change);
 
+  // The previous version's record ends before this rollout changes anything (migrations included).
+  const rolloutStartedAtMs = Date.now();
   try {
     if (service.database !== undefined) {
       const applied = await database.applyMigrations({ runId, service, environment: environment.name, workspace });
@@ -74,6 +76,7 @@ export async function serviceRollout(input: RolloutInputV1): Promise<RolloutResu
           ...(input.prometheus ? { prometheus: input.prometheus } : {}),
           durationMs: environment.soak.duration,
           intervalMs: environment.soak.interval,
+          ...baselineOf(input.analysis, service, environment, rolloutStartedAtMs, summary.deployment),
         },
         summary.soak,
         (id) => (analysisWorkflowId = id),

@@ -132,6 +132,41 @@ export const checkResultSchema = z.object({
 });
 export type CheckResult = z.infer<typeof checkResultSchema>;
 
+/**
+ * One metric of the new version against its baseline in one sample: a one-sided Mann-Whitney U
+ * test over every point so far, and how much worse the mean is. Only statistics: the points stay in Prometheus.
+ */
+export const baselineComparisonSchema = z.object({
+  metric: z.string(),
+  /** `pods`: the previous image's pods during the soak; `window`: the service before the rollout. */
+  source: z.enum(['pods', 'window']).optional(),
+  /**
+   * `pending`: too few points of the new version yet; `skipped`: nothing to compare with (the
+   * rollout created the service); `no-data`: too few points when there should be enough.
+   */
+  status: z.enum(['pending', 'skipped', 'pass', 'worse', 'no-data']),
+  detail: z.string(),
+  /** The range queries as sent (one point per `step`), and the time each covers. */
+  newQuery: z.string().optional(),
+  baselineQuery: z.string().optional(),
+  newRange: z.object({ from: z.string(), to: z.string() }).optional(),
+  baselineRange: z.object({ from: z.string(), to: z.string() }).optional(),
+  step: z.string(),
+  points: z.object({ new: z.number().int(), baseline: z.number().int() }),
+  means: z.object({ new: z.number(), baseline: z.number() }).optional(),
+  /** U of the new version's points (pairs where its point is the higher, ties half), its z and the one-sided p-value that it is worse. */
+  u: z.number().optional(),
+  z: z.number().optional(),
+  pValue: z.number().optional(),
+  /** How much worse the new mean is: a fraction of the baseline's mean (relative) or in the metric's unit; absent when the baseline's mean is 0. */
+  effect: z.number().optional(),
+  effectKind: z.enum(['relative', 'absolute']),
+  minEffect: z.number(),
+  confidence: z.number(),
+  noData: noDataPolicySchema,
+});
+export type BaselineComparison = z.infer<typeof baselineComparisonSchema>;
+
 export const soakDecisionSchema = z.enum(['continue', 'fail', 'inconclusive']);
 export type SoakDecision = z.infer<typeof soakDecisionSchema>;
 
@@ -148,6 +183,8 @@ export const soakSampleSchema = z.object({
   error: z.string().optional(),
   requests: z.number().optional(),
   checks: z.array(checkResultSchema).optional(),
+  /** The new version against its baseline, when the soak compares them. */
+  comparisons: z.array(baselineComparisonSchema).optional(),
   /** What the analysis decided after this sample. */
   decision: soakDecisionSchema.optional(),
 });

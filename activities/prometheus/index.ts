@@ -1,13 +1,20 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { AnalysisSettings, EnvironmentSettings, PrometheusSettings, ServiceSettings } from '../../config/settings';
-import type { CheckResult, SoakSample } from '../../workflows/state';
+import type { BaselineComparison, CheckResult, SoakSample } from '../../workflows/state';
+import { compareWithBaseline, type BaselineTarget } from './baseline';
 import { checksFor, requestQuery, selectorFor } from './checks';
 import { PrometheusQueryError, PrometheusUnreachable, queryInstant } from './query';
 
-/** The sample's own verdict: any failing check fails it; no data follows each check's policy. */
-export function sampleVerdict(checks: CheckResult[]): SoakSample['verdict'] {
-  const effective = checks.map((c) => (c.status === 'no-data' ? c.noData : c.status));
+/**
+ * The sample's own verdict: any failing check or worse comparison fails it; no data follows each
+ * one's policy. A comparison still waiting for points, or with nothing to compare, decides nothing.
+ */
+export function sampleVerdict(checks: CheckResult[], comparisons: BaselineComparison[] = []): SoakSample['verdict'] {
+  const effective = [
+    ...checks.map((c) => (c.status === 'no-data' ? c.noData : c.status)),
+    ...comparisons.map((c) => (c.status === 'worse' ? 'fail' : c.status === 'no-data' ? c.noData : 'pass')),
+  ];
   if (effective.includes('fail')) return 'fail';
   if (effective.includes('inconclusive')) return 'inconclusive';
   return 'pass';
@@ -22,6 +29,8 @@ export interface AnalyzeSloInput {
   sample: number;
   analysis: AnalysisSettings;
   prometheus?: PrometheusSettings;
+  /** Set during a soak that compares the new version with its baseline (the workflow decides whether it does). */
+  baseline?: BaselineTarget;
 }
 
 export function createPrometheusActivities(deps: { logger: Logger }) {
@@ -60,9 +69,17 @@ export function createPrometheusActivities(deps: { logger: Logger }) {
           const sign = failed ? (check.failWhen === 'above' ? '>' : '<') : check.failWhen === 'above' ? '<=' : '>=';
           checks.push({ ...common, value, status: failed ? 'fail' : 'pass', detail: `${check.name} ${format(value)} ${sign} ${format(check.threshold)}` });
         }
-        const verdict = sampleVerdict(checks);
-        const shown = checks.filter((c) => (verdict === 'pass' ? true : c.status !== 'pass'));
-        return { ...base, verdict, requests, checks, detail: shown.map((c) => c.detail).join('; ') };
+        const comparisons =
+          input.baseline !== undefined && analysis.baseline !== undefined
+            ? await compareWithBaseline({ prometheus, baseline: analysis.baseline, noData: analysis.noData, service, environment, target: input.baseline, nowMs: Date.now() })
+            : undefined;
+        const verdict = sampleVerdict(checks, comparisons);
+        const shown = [
+          ...checks.filter((c) => (verdict === 'pass' ? true : c.status !== 'pass')),
+          // Waiting or skipped comparisons stay in the evidence, out of the one-line detail.
+          ...(comparisons ?? []).filter((c) => (verdict === 'pass' ? c.status === 'pass' : c.status === 'worse' || (c.status === 'no-data' && c.noData !== 'pass'))),
+        ];
+        return { ...base, verdict, requests, checks, ...(comparisons ? { comparisons } : {}), detail: shown.map((c) => c.detail).join('; ') };
       } catch (err) {
         if (!(err instanceof PrometheusUnreachable || err instanceof PrometheusQueryError)) throw err;
         deps.logger.warn({ runId: input.runId, service: service.name, error: err.message }, 'prometheus sample failed');
