@@ -30,9 +30,16 @@ const WATCH_SAMPLES = (24 * 60) / 5;
 
 /** Answers every instant query with a value, as a busy Prometheus would. */
 async function numberingPrometheus(): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [Date.now() / 1000, String(100 + Math.random() * 0.001)] }] } }));
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      const query = new URLSearchParams(`${new URL(req.url ?? '/', 'http://x').search.slice(1)}&${body}`).get('query') ?? '';
+      // A healthy service: plenty of requests, few errors, fast; so every sample passes and the soak runs its full length.
+      const value = query.includes('histogram_quantile') ? 0.2 + Math.random() * 0.01 : query.includes('/') ? 0.01 + Math.random() * 0.001 : 1000 + Math.random();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [Date.now() / 1000, String(value)] }] } }));
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
