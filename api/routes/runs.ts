@@ -17,6 +17,7 @@ import { rolloutProgressQuery } from '../../workflows/serviceRollout';
 import { initialRunState, LIMITS, type AnalysisSummary, type RunState, type SoakSample } from '../../workflows/state';
 import type { Identity } from '../auth';
 import { HttpError } from '../errors';
+import { decodePageToken, encodePageToken } from '../pageToken';
 import {
   cancelBody,
   cancelReply,
@@ -133,20 +134,22 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
         if (status !== undefined) clauses.push(`SlipwayStatus = '${status}'`);
         // deploy matches deploy:dev, deploy:staging … as well.
         if (phase !== undefined) clauses.push(phase.includes(':') ? `SlipwayPhase = '${phase}'` : `(SlipwayPhase = '${phase}' OR SlipwayPhase STARTS_WITH '${phase}:')`);
+        const query = clauses.join(' AND ');
         let token: Uint8Array | undefined;
         if (pageToken !== undefined) {
-          token = Buffer.from(pageToken, 'base64url');
-          if (token.length === 0) throw new HttpError(400, 'pageToken is not a token this API gave out');
+          token = decodePageToken(query, pageToken);
+          if (token === undefined) throw new HttpError(400, 'pageToken is not a token this API gave out for this filter (pass status and phase as on the first page)');
         }
         // The raw call: one visibility request per page, never one query per run.
         const page = await client.workflowService
-          .listWorkflowExecutions({ namespace: config.temporal.namespace, query: clauses.join(' AND '), pageSize: limit, ...(token ? { nextPageToken: token } : {}) })
-          .catch((err: Error) => {
-            if (token !== undefined && /page token|invalid/i.test(err.message)) throw new HttpError(400, 'pageToken is not a token this API gave out');
+          .listWorkflowExecutions({ namespace: config.temporal.namespace, query, pageSize: limit, ...(token ? { nextPageToken: token } : {}) })
+          .catch((err: Error & { code?: number }) => {
+            // INVALID_ARGUMENT: Temporal could not read a token (e.g. one from before its restart).
+            if (token !== undefined && (err.code === 3 || /page token/i.test(err.message))) throw new HttpError(400, 'pageToken is no longer valid; list again from the first page');
             throw err;
           });
         const runs = (page.executions ?? []).map((execution) => summaryOf(execution));
-        const next = page.nextPageToken && page.nextPageToken.length > 0 ? Buffer.from(page.nextPageToken).toString('base64url') : undefined;
+        const next = page.nextPageToken && page.nextPageToken.length > 0 ? encodePageToken(query, page.nextPageToken) : undefined;
         return { runs, ...(next ? { nextPageToken: next } : {}) };
       },
     );
