@@ -4,7 +4,7 @@
  * Holds no secrets, only the names of the variables that hold them. Types only come from the
  * config schema, so there is one source for each shape.
  */
-import type { AnalysisConfig, EnvironmentConfig, GatePolicy, LlmConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig } from './schema';
+import type { AnalysisConfig, EnvironmentConfig, GatePolicy, LlmConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig, WatchConfig } from './schema';
 
 export type GateRule = GatePolicy;
 export type ServiceSettings = ServiceConfig;
@@ -14,11 +14,8 @@ export type AnalysisSettings = Omit<AnalysisConfig, 'watch'>;
 export type RepositorySettings = RepositoryConfig;
 export type LlmSettings = LlmConfig;
 export type PrometheusSettings = PrometheusConfig;
-/** Milliseconds. */
-export interface WatchSettings {
-  duration: number;
-  interval: number;
-}
+/** The post-deploy watch and its own thresholds; `duration` and `interval` are milliseconds. */
+export type WatchSettings = WatchConfig;
 
 /** Gates config names; environment gates are named after their environment. */
 export const CONFIGURED_GATES = ['spec', 'plan', 'tasks', 'implement', 'migration-review', 'manifest-review'] as const;
