@@ -167,7 +167,8 @@ export const endpointsSchema = z.object({
   host: z.string().min(1).prefault('{{service}}.{{namespace}}.svc.cluster.local'),
   /**
    * A JSON file listing each Service's addresses instead, `[{ namespace, service, ports: { grpc:
-   * "127.0.0.1:40123" } }]`, read when a verification starts (the local world's kubelet/services.json).
+   * "127.0.0.1:40123" } }]`, read when a verification starts. With a `world` section it defaults to
+   * the local world's `<world.dir>/kubelet/services.json`.
    */
   servicesFile: z.string().min(1).optional(),
 });

@@ -47,7 +47,7 @@ export function resolveRunSettings(config: SlipwayConfig): RunSettings {
   return structuredClone({
     repository: config.repository,
     services: config.services,
-    environments: config.environments,
+    environments: config.world !== undefined ? config.environments.map((e) => withWorldEndpoints(e, config.world?.dir ?? '')) : config.environments,
     gates: {
       spec: config.gates.spec,
       plan: personStep,
@@ -63,6 +63,15 @@ export function resolveRunSettings(config: SlipwayConfig): RunSettings {
     ...(config.llm !== undefined ? { llm: config.llm } : {}),
     ...(config.images !== undefined ? { images: config.images } : {}),
   });
+}
+
+/**
+ * In the local world, verification finds each Service where the world's proxy publishes it
+ * (`<world.dir>/kubelet/services.json`, see world/README.md), unless config names another file.
+ */
+function withWorldEndpoints(environment: EnvironmentSettings, worldDir: string): EnvironmentSettings {
+  if (environment.verification.endpoints.servicesFile !== undefined) return environment;
+  return { ...environment, verification: { ...environment.verification, endpoints: { ...environment.verification.endpoints, servicesFile: `${worldDir.replace(/\/+$/, '')}/kubelet/services.json` } } };
 }
 
 /** The production environment: the last one in delivery order. */

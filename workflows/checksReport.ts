@@ -37,7 +37,9 @@ export function checksForGate(checks: PreDeployCheck[], maxReport = 1_200): stri
 
 /** A verification's timeline line: its command, how it ended, and the tail of its output. */
 export function verificationDetail(verification: Verification, max: number): string {
-  const head = `\`${verification.command}\` ${verification.status === 'passed' ? 'passed' : (verification.reason ?? 'failed')}${verification.ms !== undefined ? ` after ${(verification.ms / 1000).toFixed(1)} s` : ''}`;
+  // A failure's reason already names the command and how it ended.
+  const outcome = verification.status === 'passed' ? `\`${verification.command}\` passed` : (verification.reason ?? `\`${verification.command}\` failed`);
+  const head = `${outcome}${verification.ms !== undefined ? ` after ${(verification.ms / 1000).toFixed(1)} s` : ''}`;
   const output = verification.output?.trim();
   if (output === undefined || output === '') return head;
   return `${head}\n${clipTail(output, Math.max(0, max - head.length - 1))}`;
