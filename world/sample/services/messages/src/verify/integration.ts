@@ -42,8 +42,16 @@ describe(`messages integration suite in ${environmentName()}`, () => {
     );
     assert.equal(notified.title, `New message from ${sender}`);
     assert.equal(notified.body, 'integration: are you there?');
-    const { rows } = await pool.query<{ delivered: boolean }>("SELECT delivered_at IS NOT NULL AS delivered FROM outbox_events WHERE payload->>'messageId' = $1", [sent.message.id]);
-    assert.deepEqual(rows, [{ delivered: true }]);
+    // The relay marks the event delivered once notifications took it: just after the notification exists.
+    const delivered = await eventually(
+      async () => {
+        const { rows } = await pool.query<{ delivered: boolean }>("SELECT delivered_at IS NOT NULL AS delivered FROM outbox_events WHERE payload->>'messageId' = $1", [sent.message.id]);
+        return rows.length === 1 && rows[0]?.delivered ? rows : undefined;
+      },
+      10_000,
+      `the outbox event of message ${sent.message.id} to be marked delivered`,
+    );
+    assert.equal(delivered.length, 1);
   });
 
   it('stores each message once, and lists the inbox newest first within the limit', async () => {
