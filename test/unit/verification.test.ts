@@ -161,3 +161,41 @@ describe("the watch's own thresholds", () => {
     );
   });
 });
+
+test("slipway watch draws the watch's own values under its progress bar", async () => {
+  // A state as the API serves it while the watch runs.
+  const { renderRun } = await import('../../cli/render');
+  const state = {
+    runId: 'feature-x-1',
+    feature: 'Add real-time notifications',
+    requester: 'alice',
+    services: ['messages'],
+    mode: 'agents' as const,
+    status: 'running' as const,
+    phase: 'watch' as const,
+    gates: {},
+    approvals: [],
+    artifacts: [],
+    timeline: [],
+    timelineDropped: 0,
+    images: [],
+    rollouts: [],
+    watches: [
+      {
+        service: 'messages',
+        environment: 'production',
+        workflowId: 'feature-x-1/watch/messages',
+        status: 'running' as const,
+        analysis: { kind: 'watch' as const, planned: 289, samples: 37, segments: 1, failing: 0, decision: 'running' as const, last: { at: '', verdict: 'pass' as const, detail: '', errorRatio: 0.001, p99Seconds: 0.12, memoryGrowthPerHour: 0.004, dbConnectionsRatio: 1, dbQueryTimeRatio: 1.14 } },
+      },
+    ],
+    compensations: [],
+    cost: { total: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 }, byPhase: {} },
+    startedAt: '2026-11-25T10:00:00.000Z',
+  };
+  const lines = renderRun(state, { color: false, unicode: false, now: new Date('2026-11-25T12:00:00.000Z') });
+  const at = lines.findIndex((l) => /watch\s+\[/.test(l) && l.includes('37/289'));
+  expect(at).toBeGreaterThan(-1);
+  expect(lines[at]).toContain('err 0.10%  p99 120ms');
+  expect(lines[at + 1]).toBe('      mem +0.40%/h  db conn 1.0×  db query 1.1×  (messages)');
+});
