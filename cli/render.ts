@@ -172,6 +172,17 @@ export function renderAnalysis(analysis: AnalysisSummary, options: Pick<RenderOp
   return parts.join('  ');
 }
 
+/** The watch's own checks of its last sample on a line of their own: `mem +0.40%/h  db conn 1.0×  db query 1.1×`. */
+export function watchFacts(analysis: AnalysisSummary): string {
+  const last = analysis.last;
+  if (last === undefined) return '';
+  const parts: string[] = [];
+  if (last.memoryGrowthPerHour !== undefined) parts.push(`mem ${last.memoryGrowthPerHour >= 0 ? '+' : ''}${formatRatio(last.memoryGrowthPerHour)}/h`);
+  if (last.dbConnectionsRatio !== undefined) parts.push(`db conn ${last.dbConnectionsRatio.toFixed(1)}×`);
+  if (last.dbQueryTimeRatio !== undefined) parts.push(`db query ${last.dbQueryTimeRatio.toFixed(1)}×`);
+  return parts.join('  ');
+}
+
 function rolloutStep(rollout: RolloutSummary, style: Style, marks: Marks, width: number): string {
   // Padded before colouring, so columns line up whatever the colour.
   const pad = (text: string) => text.padEnd(width);
@@ -262,6 +273,8 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
     const serviceWidth = Math.max(...state.watches.map((w) => w.service.length));
     for (const watch of state.watches) {
       lines.push(`    ${oneLine(watch.environment)}  ${oneLine(watch.service).padEnd(serviceWidth)}  ${renderAnalysis(watch.analysis, analysisOptions)}`);
+      const own = watchFacts(watch.analysis);
+      if (own !== '') lines.push(`      ${own}  ${style.dim(`(${oneLine(watch.service)})`)}`);
       if (watch.reason !== undefined && watch.status !== 'succeeded') lines.push(`      ${style.red(oneLine(watch.reason))}`);
     }
   }

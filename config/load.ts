@@ -51,5 +51,8 @@ export async function loadConfig(file: string): Promise<SlipwayConfig> {
   config.repository.worktreesDir = resolve(base, config.repository.worktreesDir);
   for (const mount of config.sandbox.cacheMounts) mount.path = resolve(base, mount.path);
   if (config.world !== undefined) config.world.dir = resolve(base, config.world.dir);
+  for (const { verification } of config.environments) {
+    if (verification.endpoints.servicesFile !== undefined) verification.endpoints.servicesFile = resolve(base, verification.endpoints.servicesFile);
+  }
   return config;
 }

@@ -137,6 +137,25 @@ const sloSchema = z.object({
   baseline: z.boolean().optional(),
 });
 
+/**
+ * A service's checks before production, each a command run sandboxed in the run's worktree (after
+ * `commands.setup`). `test` and `audit` block: a failure stops the run before production and rolls
+ * back what it changed. `outdated` is a report: recorded and shown at the production gate.
+ */
+export const preDeployChecksSchema = z.object({
+  /** Defaults to `commands.test`. */
+  test: z.string().min(1).optional(),
+  /** A dependency vulnerability audit, e.g. `npm audit --audit-level=high`, `cargo audit`. */
+  audit: z.string().min(1).optional(),
+  /** An outdated-dependency report, e.g. `npm outdated`, `cargo outdated`; never blocks. */
+  outdated: z.string().min(1).optional(),
+  /**
+   * An audit that could not reach its vulnerability database is not a pass: `required` (default)
+   * blocks production on it, `optional` records it and goes on.
+   */
+  auditUnavailable: z.enum(['required', 'optional']).prefault('required'),
+});
+
 export const serviceSchema = z.object({
   name: identifier,
   path: z.string().min(1),
@@ -205,6 +224,32 @@ export const serviceSchema = z.object({
     })
     .optional(),
   slo: sloSchema.prefault({ errorRatio: 0.05, p99Seconds: 1 }),
+  /**
+   * Post-deploy verification per environment name, e.g. { dev: "npm run smoke", staging: "npm run
+   * test:integration", production: "npm run smoke" }: run sandboxed in the run's worktree after the
+   * service's rollout (and soak) in that environment, against that environment's endpoints.
+   * A failure rolls the run back like a failed soak. Needs `verify` in `sandbox.network.commands`.
+   */
+  verify: z.record(z.string(), z.string().min(1)).prefault({}),
+  /** Checks before production (see preDeployChecksSchema). */
+  checks: preDeployChecksSchema.prefault({}),
+});
+
+/**
+ * Where a verification command finds the environment's services. It gets, per service, the
+ * variables Kubernetes gives pods (MESSAGES_SERVICE_HOST, MESSAGES_SERVICE_PORT, and
+ * MESSAGES_SERVICE_PORT_GRPC per named port), plus SLIPWAY_ENVIRONMENT, SLIPWAY_NAMESPACE,
+ * SLIPWAY_SERVICE and the verified service's DATABASE_URL.
+ */
+export const endpointsSchema = z.object({
+  /** The host of each Service; {{service}} (the Deployment's name) and {{namespace}} are filled in. */
+  host: z.string().min(1).prefault('{{service}}.{{namespace}}.svc.cluster.local'),
+  /**
+   * A JSON file listing each Service's addresses instead, `[{ namespace, service, ports: { grpc:
+   * "127.0.0.1:40123" } }]`, read when a verification starts. With a `world` section it defaults to
+   * the local world's `<world.dir>/kubelet/services.json`.
+   */
+  servicesFile: z.string().min(1).optional(),
 });
 
 export const environmentSchema = z.object({
@@ -218,6 +263,14 @@ export const environmentSchema = z.object({
     })
     .optional(),
   gate: gatePolicySchema.prefault({ required: false, approvers: [], deadline: '72h' }),
+  /** How this environment's post-deploy verification (services[].verify) runs. */
+  verification: z
+    .object({
+      /** Longest a verification command may run; then it fails. */
+      timeout: durationSchema.prefault('15m'),
+      endpoints: endpointsSchema.prefault({}),
+    })
+    .prefault({}),
 });
 
 export const temporalTlsSchema = z
@@ -254,6 +307,51 @@ export const temporalSchema = z
 export const approverSchema = z.object({
   id: identifier,
   slackUserId: z.string().min(1).optional(),
+});
+
+/**
+ * `analysis.watch`: the post-deploy watch of every production service, with its own thresholds.
+ * Each sample checks the error ratio and P99 (the service's own and per gRPC method), the growth
+ * of resident memory, and, for services with a database, its load against the pre-deploy baseline.
+ */
+export const watchSchema = z.object({
+  duration: durationSchema.prefault('24h'),
+  interval: durationSchema.prefault('5m'),
+  /** Fails above this ratio of non-OK calls (1 %). */
+  errorRatio: z.number().min(0).max(1).prefault(0.01),
+  /** Fails above this P99 latency (500 ms). */
+  p99Seconds: z.number().positive().prefault(0.5),
+  /** Memory stable: the regression slope of resident memory over `window`, as a fraction of it per hour. */
+  memory: z
+    .object({
+      enabled: z.boolean().prefault(true),
+      metric: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'a Prometheus metric name').prefault('process_resident_memory_bytes'),
+      window: promDuration.prefault('1h'),
+      /** Fails when any pod's memory grows faster than this fraction per hour (0.1: 10 %/h). */
+      maxGrowthPerHour: z.number().positive().prefault(0.1),
+    })
+    .prefault({}),
+  /**
+   * Database load normal: open connections and mean query time, each against its mean over
+   * `baselineWindow` before the service's production rollout, from the service's pool metrics.
+   */
+  database: z
+    .object({
+      enabled: z.boolean().prefault(true),
+      /** A gauge of the pool's open connections (label `state` is summed over). */
+      connectionsMetric: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'a Prometheus metric name').prefault('db_client_connection_count'),
+      /** A histogram of query durations in seconds (its _sum and _count are used). */
+      queryDurationMetric: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'a Prometheus metric name').prefault('db_client_operation_duration_seconds'),
+      baselineWindow: promDuration.prefault('1h'),
+      /** Fails above this multiple of the baseline's connections… */
+      maxConnectionsRatio: z.number().positive().prefault(1.5),
+      /** …or of its mean query time. */
+      maxQueryTimeRatio: z.number().positive().prefault(1.5),
+      /** A smaller baseline counts as this much, so a nearly idle pool or a sub-millisecond query does not make noise. */
+      minConnections: z.number().positive().prefault(2),
+      minQuerySeconds: z.number().positive().prefault(0.005),
+    })
+    .prefault({}),
 });
 
 export const slipwayConfigSchema = z
@@ -314,13 +412,8 @@ export const slipwayConfigSchema = z
         unreachableLimit: z.number().int().min(1).prefault(3),
         /** Also judge the new version against the previous one (Mann-Whitney U), besides the fixed thresholds. */
         baseline: baselineSchema.optional(),
-        /** The optional post-deploy watch: the same analysis, less often, after production. */
-        watch: z
-          .object({
-            duration: durationSchema.prefault('24h'),
-            interval: durationSchema.prefault('5m'),
-          })
-          .optional(),
+        /** The optional post-deploy watch after production: stricter limits than the soak, sampled less often. */
+        watch: watchSchema.optional(),
       })
       .prefault({}),
     /** Where people look at what a run delivered; the summary report links it. */
@@ -428,6 +521,16 @@ export const slipwayConfigSchema = z
     });
     unique(config.services.map((s) => s.name), 'services');
     unique(config.environments.map((e) => e.name), 'environments');
+    const environments = new Set(config.environments.map((e) => e.name));
+    config.services.forEach((service, i) => {
+      for (const name of Object.keys(service.verify)) {
+        if (!environments.has(name)) ctx.addIssue({ code: 'custom', path: ['services', i, 'verify', name], message: `"${name}" is not listed under environments` });
+      }
+      // Verification exists to call the environment: its network is granted by name, like every command's.
+      if (Object.keys(service.verify).length > 0 && config.sandbox.mode === 'bubblewrap' && !config.sandbox.network.commands.includes('verify')) {
+        ctx.addIssue({ code: 'custom', path: ['services', i, 'verify'], message: 'verification calls the environment\'s endpoints: add `verify` to sandbox.network.commands' });
+      }
+    });
   });
 
 export type SlipwayConfig = z.output<typeof slipwayConfigSchema>;
@@ -437,6 +540,8 @@ export type EnvironmentConfig = z.output<typeof environmentSchema>;
 export type GatePolicy = z.output<typeof gatePolicySchema>;
 export type AnalysisConfig = SlipwayConfig['analysis'];
 export type BaselineConfig = z.output<typeof baselineSchema>;
+export type WatchConfig = z.output<typeof watchSchema>;
+export type PreDeployChecksConfig = z.output<typeof preDeployChecksSchema>;
 export type RepositoryConfig = SlipwayConfig['repository'];
 export type LlmConfig = NonNullable<SlipwayConfig['llm']>;
 export type PrometheusConfig = NonNullable<SlipwayConfig['prometheus']>;

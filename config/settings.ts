@@ -4,7 +4,7 @@
  * Holds no secrets, only the names of the variables that hold them. Types only come from the
  * config schema, so there is one source for each shape.
  */
-import type { AnalysisConfig, EnvironmentConfig, GatePolicy, LlmConfig, ObservabilityConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig } from './schema';
+import type { AnalysisConfig, EnvironmentConfig, GatePolicy, LlmConfig, ObservabilityConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig, WatchConfig } from './schema';
 
 export type GateRule = GatePolicy;
 export type ServiceSettings = ServiceConfig;
@@ -15,11 +15,8 @@ export type RepositorySettings = RepositoryConfig;
 export type LlmSettings = LlmConfig;
 export type PrometheusSettings = PrometheusConfig;
 export type ObservabilitySettings = ObservabilityConfig;
-/** Milliseconds. */
-export interface WatchSettings {
-  duration: number;
-  interval: number;
-}
+/** The post-deploy watch and its own thresholds; `duration` and `interval` are milliseconds. */
+export type WatchSettings = WatchConfig;
 
 /** Gates config names; environment gates are named after their environment. */
 export const CONFIGURED_GATES = ['spec', 'plan', 'tasks', 'implement', 'migration-review', 'manifest-review'] as const;
@@ -53,7 +50,7 @@ export function resolveRunSettings(config: SlipwayConfig): RunSettings {
   return structuredClone({
     repository: config.repository,
     services: config.services,
-    environments: config.environments,
+    environments: config.world !== undefined ? config.environments.map((e) => withWorldEndpoints(e, config.world?.dir ?? '')) : config.environments,
     gates: {
       spec: config.gates.spec,
       plan: personStep,
@@ -70,6 +67,15 @@ export function resolveRunSettings(config: SlipwayConfig): RunSettings {
     ...(config.images !== undefined ? { images: config.images } : {}),
     ...(config.observability !== undefined ? { observability: config.observability } : {}),
   });
+}
+
+/**
+ * In the local world, verification finds each Service where the world's proxy publishes it
+ * (`<world.dir>/kubelet/services.json`, see world/README.md), unless config names another file.
+ */
+function withWorldEndpoints(environment: EnvironmentSettings, worldDir: string): EnvironmentSettings {
+  if (environment.verification.endpoints.servicesFile !== undefined) return environment;
+  return { ...environment, verification: { ...environment.verification, endpoints: { ...environment.verification.endpoints, servicesFile: `${worldDir.replace(/\/+$/, '')}/kubelet/services.json` } } };
 }
 
 /** The production environment: the last one in delivery order. */

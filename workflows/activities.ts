@@ -28,7 +28,7 @@ export const git = proxyActivities<
 });
 
 /** Commands from the branch (tests, checks, audits, image builds): up to half an hour a step, heartbeating while the child runs. */
-export const commands = proxyActivities<Pick<Activities, 'runServiceTests' | 'runPreDeployChecks' | 'auditPerformance' | 'buildImage'>>({
+export const commands = proxyActivities<Pick<Activities, 'runServiceTests' | 'runPreDeployChecks' | 'auditPerformance' | 'buildImage' | 'verifyDeployment'>>({
   startToCloseTimeout: '45m',
   heartbeatTimeout: '1m',
   retry: { maximumAttempts: 2 },

@@ -1,9 +1,10 @@
-import { defineQuery, executeChild, setHandler, sleep } from '@temporalio/workflow';
+import { defineQuery, executeChild, setCurrentDetails, setHandler, sleep } from '@temporalio/workflow';
 import type { BaselineTarget } from '../activities/prometheus/baseline';
 import type { AnalysisSettings, EnvironmentSettings, PrometheusSettings, ServiceSettings } from '../config/settings';
 import { quick } from './activities';
 import { LIMITS, type AnalysisSummary, type Deployment, type EvidencePage, type SoakSample } from './state';
 import { SoakJudge, type JudgeState } from './verdict';
+import { analysisDetails, watchValues } from './watchDetails';
 
 /**
  * A soak or a watch is a series of SLO samples at fixed offsets from its start, on durable timers.
@@ -54,6 +55,7 @@ export function lastOf(sample: SoakSample): NonNullable<AnalysisSummary['last']>
     detail: sample.detail,
     ...(errorRatio !== undefined ? { errorRatio } : {}),
     ...(p99Seconds !== undefined ? { p99Seconds } : {}),
+    ...watchValues(value),
   };
 }
 
@@ -85,6 +87,7 @@ export async function sloAnalysis(input: AnalysisSegmentInputV1): Promise<Analys
     samples.push({ ...result, decision: judgement.decision });
     if (result.verdict === 'fail') failing++;
     last = lastOf(result);
+    setCurrentDetails(analysisDetails(input, n, last));
     if (judgement.decision !== 'continue') {
       return { decision: judgement.decision, reason: `${input.kind} ${judgement.decision === 'fail' ? 'failed' : 'inconclusive'} at sample ${n}: ${judgement.reason}`, judge: judge.state, samples: samples.length, failing, last };
     }

@@ -1,6 +1,7 @@
 import { ApplicationFailure, defineQuery, isCancellation, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { EndpointService } from '../activities/commands/endpoints';
 import type { AnalysisSettings, EnvironmentSettings, PrometheusSettings, ServiceSettings } from '../config/settings';
-import { database, rollouts } from './activities';
+import { commands, database, rollouts } from './activities';
 import { baselineOf, emptyAnalysis, runAnalysis } from './analysis';
 import { pushCompensation, type RolloutChange } from './compensations';
 import { failureReason } from './failures';
@@ -16,7 +17,11 @@ export interface RolloutInputV1 {
   prometheus?: PrometheusSettings;
   /** The run's build of this service, by digest; absent: the manifests' own image. */
   image?: string;
+  /** Every configured service whose address the verification command gets (absent in runs from before verification). */
+  endpoints?: EndpointService[];
 }
+
+export const VERIFICATION_FAILED = 'VerificationFailed';
 
 /** What the rollout did; on failure it also carries the compensations it already ran. */
 export interface RolloutResult {
@@ -35,7 +40,7 @@ export const rolloutProgressQuery = defineQuery<RolloutProgress>('rolloutProgres
 export const ROLLOUT_FAILED = 'RolloutFailed';
 
 /**
- * One service in one environment: migrate, deploy, soak, verdict. On failure or cancel it undoes
+ * One service in one environment: migrate, deploy, soak, verify, verdict. On failure or cancel it undoes
  * its own changes before failing, so the parent only has to undo the rollouts that finished.
  * Its soak evidence lives in its analysis children; it returns only the summary.
  */
@@ -62,6 +67,7 @@ export async function serviceRollout(input: RolloutInputV1): Promise<RolloutResu
       summary.deployment = deployment;
       record({ kind: 'deployment', deployment });
     }
+    let inconclusive: string | undefined;
     if (environment.soak !== undefined) {
       summary.step = 'soak';
       summary.soak = emptyAnalysis('soak');
@@ -83,15 +89,32 @@ export async function serviceRollout(input: RolloutInputV1): Promise<RolloutResu
       );
       analysisWorkflowId = undefined;
       if (soak.decision === 'failed') throw ApplicationFailure.nonRetryable(soak.reason ?? 'soak failed', 'SoakFailed');
-      if (soak.decision === 'inconclusive') {
-        // No data to decide on: nothing is undone here; a person decides in the parent.
-        summary.step = 'done';
-        summary.status = 'inconclusive';
-        if (soak.reason !== undefined) summary.reason = soak.reason;
-        return { summary, compensations };
-      }
+      if (soak.decision === 'inconclusive') inconclusive = soak.reason ?? 'the soak could not decide';
+    }
+    // After the rollout and its soak: the environment's own verification (dev smoke, staging integration, production smoke).
+    const verify = (service.verify as ServiceSettings['verify'] | undefined)?.[environment.name];
+    if (verify !== undefined) {
+      summary.step = 'verify';
+      summary.verification = { command: verify, status: 'running' };
+      const setup = service.commands.setup;
+      summary.verification = await commands.verifyDeployment({
+        runId,
+        service,
+        environment,
+        endpoints: input.endpoints ?? [service],
+        workspace,
+        command: verify,
+        ...(setup !== undefined ? { setup } : {}),
+      });
+      if (summary.verification.status === 'failed') throw ApplicationFailure.nonRetryable(`verification failed: ${summary.verification.reason ?? verify}`, VERIFICATION_FAILED);
     }
     summary.step = 'done';
+    if (inconclusive !== undefined) {
+      // No data to decide on: nothing is undone here; a person decides in the parent.
+      summary.status = 'inconclusive';
+      summary.reason = inconclusive;
+      return { summary, compensations };
+    }
     summary.status = 'succeeded';
     return { summary, compensations };
   } catch (err) {

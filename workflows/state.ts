@@ -43,6 +43,8 @@ export const LIMITS = {
   reportMethods: 40,
   reportAlerts: 60,
   reportTimeline: 40,
+  /** The tail of a check's or verification's output that the run keeps and shows. */
+  commandOutput: 2_000,
 } as const;
 
 export const workspaceSchema = z.object({
@@ -210,6 +212,10 @@ export const analysisSummarySchema = z.object({
       detail: z.string(),
       errorRatio: z.number().optional(),
       p99Seconds: z.number().optional(),
+      /** The watch's own checks: resident memory growth per hour (a fraction), database load as a multiple of its baseline. */
+      memoryGrowthPerHour: z.number().optional(),
+      dbConnectionsRatio: z.number().optional(),
+      dbQueryTimeRatio: z.number().optional(),
     })
     .optional(),
 });
@@ -249,6 +255,39 @@ export const deploymentSchema = z.object({
 });
 export type Deployment = z.infer<typeof deploymentSchema>;
 
+/** A service's post-deploy verification in one environment (services[].verify). */
+export const verificationSchema = z.object({
+  command: z.string(),
+  status: z.enum(['running', 'passed', 'failed']),
+  exitCode: z.number().int().nullable().optional(),
+  ms: z.number().optional(),
+  /** The tail of its output (LIMITS.commandOutput), secrets it was given replaced by their names. */
+  output: z.string().optional(),
+  /** Why it failed: exit code, timeout, or why it could not run. */
+  reason: z.string().optional(),
+});
+export type Verification = z.infer<typeof verificationSchema>;
+
+/** One check of one service before an environment: its predeploy command, or, before production, tests, audit, outdated report. */
+export const preDeployCheckSchema = z.object({
+  service: z.string(),
+  environment: z.string(),
+  check: z.enum(['predeploy', 'test', 'audit', 'outdated']),
+  command: z.string(),
+  /**
+   * `fail` and `unavailable` (an audit that could not reach its database) block unless `blocking`
+   * is false; `report` is the outdated-dependency report: recorded, never blocking.
+   */
+  status: z.enum(['pass', 'fail', 'unavailable', 'report']),
+  blocking: z.boolean(),
+  exitCode: z.number().int().nullable(),
+  ms: z.number(),
+  /** The tail of its output (LIMITS.commandOutput). */
+  output: z.string(),
+  reason: z.string().optional(),
+});
+export type PreDeployCheck = z.infer<typeof preDeployCheckSchema>;
+
 export const rolloutSummarySchema = z.object({
   service: z.string(),
   environment: z.string(),
@@ -259,6 +298,9 @@ export const rolloutSummarySchema = z.object({
   migrations: z.array(z.string()),
   deployment: deploymentSchema.optional(),
   soak: analysisSummarySchema.optional(),
+  verification: verificationSchema.optional(),
+  /** When the rollout began: the post-deploy watch compares database load with the time before it. */
+  startedAt: z.string().optional(),
   reason: z.string().optional(),
 });
 export type RolloutSummary = z.infer<typeof rolloutSummarySchema>;
@@ -310,6 +352,8 @@ export const runStateSchema = z.object({
   rollouts: z.array(rolloutSummarySchema),
   watches: z.array(watchSummarySchema),
   compensations: z.array(compensationRecordSchema),
+  /** The latest checks before each environment (tests, audit, outdated report, predeploy), per service. */
+  preDeployChecks: z.array(preDeployCheckSchema).optional(),
   cost: z.object({ total: tokenUsageSchema, byPhase: z.record(z.string(), tokenUsageSchema) }),
   startedAt: z.string(),
   endedAt: z.string().optional(),
@@ -335,6 +379,13 @@ export function addUsage(into: TokenUsage, add: TokenUsage): void {
   into.cacheReadTokens += add.cacheReadTokens;
   into.cacheWriteTokens += add.cacheWriteTokens;
   into.costUsd += add.costUsd;
+}
+
+/** Keeps the last `max` characters of a command's output, saying how much went before. */
+export function clipTail(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const note = `… (${text.length - max} earlier characters)\n`;
+  return note + text.slice(text.length - Math.max(0, max - note.length));
 }
 
 /** Cuts a text to `max` characters, saying so. */

@@ -21,6 +21,16 @@ export interface ServiceCommands {
   setup: string;
   test: string;
   build: string;
+  /**
+   * Against a deployed environment (the variables Slipway's verification passes: <NAME>_SERVICE_HOST,
+   * <NAME>_SERVICE_PORT_GRPC, …, DATABASE_URL): the smoke test (dev, production) and the integration
+   * suite (staging), which really call the services.
+   */
+  smoke: string;
+  integration: string;
+  /** Production checks: a vulnerability audit and the outdated-dependency report (both need the registry). */
+  audit: string;
+  outdated: string;
 }
 
 /**
@@ -37,6 +47,10 @@ function commandsFor(path: string): ServiceCommands {
     setup: `cd ${path} && npm ci --offline --ignore-scripts --no-audit --no-fund`,
     test: `cd ${path} && npm test`,
     build: `cd ${path} && npm run build`,
+    smoke: `cd ${path} && npm run smoke`,
+    integration: `cd ${path} && npm run test:integration`,
+    audit: `cd ${path} && npm audit --audit-level=high`,
+    outdated: `cd ${path} && npm outdated`,
   };
 }
 

@@ -50,9 +50,13 @@ async function testConfig(withLlm: boolean): Promise<SlipwayConfig> {
     repository: { path: join(worldDir, 'sample', 'repo'), remote: 'origin', worktreesDir: join(dir, 'worktrees') },
     images: { registry: `127.0.0.1:${ports.registry}`, insecure: true },
     environments: (example.environments ?? []).map((e) => (e.name === 'production' ? { ...e, soak: { duration: '20s', interval: '5s' } } : e)),
+    // Without the example's verification: each one builds and runs a suite in the sandbox, too slow for this test on two
+    // cores (test/integration/verifyActivities.test.ts runs them against the sample services), and the --breach
+    // run's dev smoke test (ids with digits) would stop it in dev, before the production soak this test is about.
+    services: (example.services ?? []).map((service) => ({ ...service, verify: {} })),
     prometheus: { url: `http://127.0.0.1:${ports.prometheus}`, queryTimeout: '5s' },
     analysis: { window: '20s', minRequests: 5, consecutiveFailures: 2, noData: 'inconclusive', unreachableLimit: 3 },
-    sandbox: { mode: 'bubblewrap', cacheMounts: [{ path: join(worldDir, 'sample', 'npm-cache'), env: 'NPM_CONFIG_CACHE' }] },
+    sandbox: { mode: 'bubblewrap', network: { commands: ['verify', 'audit', 'outdated'] }, cacheMounts: [{ path: join(worldDir, 'sample', 'npm-cache'), env: 'NPM_CONFIG_CACHE' }] },
     approvers: [{ id: 'lead', slackUserId: 'U0LEAD' }],
     slack: { channel: '#deploys', apiUrl: slack.apiUrl, tokenEnv: 'SLIPWAY_FULLSTACK_SLACK_TOKEN', signingSecretEnv: 'SLIPWAY_FULLSTACK_SLACK_SECRET' },
     temporal: { address: 'unused', namespace: 'default', taskQueue },
@@ -151,7 +155,8 @@ test('person mode: the second service breaks in production; everything is rolled
     remoteUrl: world.sample.remoteUrl,
     workDir: join(dir, 'people'),
     breach: true,
-    timeoutMs: 150_000,
+    // Production checks (tests, audit, outdated report) run before its production gate.
+    timeoutMs: 240_000,
     approve: async (gate, comment) => {
       if (gate.name === 'production') return approveInSlack(person.url, runId, gate);
       await person.api.call('POST', `/runs/${runId}/gates/${gate.name}/approve`, 'approver', comment ? { comment } : {});
@@ -200,7 +205,7 @@ test('person mode: the second service breaks in production; everything is rolled
   expect(report.final).toBe(true);
   for (const section of ['## Approvals', '## Deployments', '## Compensations', '## Timeline']) expect(report.markdown).toContain(section);
   expect(report.markdown).toContain('**rolled-back**');
-}, 200_000);
+}, 300_000);
 
 test('agents mode: the agents write spec, plan, tasks and code through the real SDK; the run is built, deployed by digest and soaked', async () => {
   // What the agents write is the same prepared change the people wrote, as tool calls.
@@ -242,7 +247,8 @@ test('agents mode: the agents write spec, plan, tasks and code through the real 
     remoteUrl: world.sample.remoteUrl,
     workDir: join(dir, 'people'),
     breach: false,
-    timeoutMs: 150_000,
+    // Production checks (tests, audit, outdated report) run before its production gate.
+    timeoutMs: 240_000,
     approve: async (gate, comment) => {
       if (gate.name === 'spec') return approveInSlack(agents.url, runId, gate);
       await agents.api.call('POST', `/runs/${runId}/gates/${gate.name}/approve`, 'approver', comment ? { comment } : {});
@@ -261,9 +267,13 @@ test('agents mode: the agents write spec, plan, tasks and code through the real 
     ['messages', 'succeeded', 'passed'],
     ['notifications', 'succeeded', 'passed'],
   ]);
+  expect(state.preDeployChecks?.filter((c) => c.check === 'test').map((c) => [c.service, c.status])).toEqual([
+    ['messages', 'pass'],
+    ['notifications', 'pass'],
+  ]);
   const branch = state.workspace?.branch ?? '';
   expect(remoteFiles(branch)).toEqual(expect.arrayContaining([`specs/${branch}/spec.md`, `specs/${branch}/observability/alerts.yaml`, `specs/${branch}/runbook.md`, `specs/${branch}/report.md`]));
   const report = await agents.api.call<{ markdown: string }>('GET', `/runs/${runId}/report`, 'requester');
   expect(report.markdown).toContain('**succeeded**');
   expect(report.markdown).toMatch(/\| notifications \| production \| succeeded \| \d+ \| 127\.0\.0\.1:\d+\/notifications@sha256:[0-9a-f]{64} \|/);
-}, 200_000);
+}, 300_000);

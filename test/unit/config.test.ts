@@ -44,8 +44,9 @@ test('defaults fill what a minimal file leaves out, and the run settings carry n
     namespace: 'default',
     soak: { duration: 900_000, interval: 15_000 },
     gate: { required: true, approvers: ['lead'], deadline: 86_400_000 },
+    verification: { timeout: 900_000, endpoints: { host: '{{service}}.{{namespace}}.svc.cluster.local' } },
   });
-  expect(settings.services).toEqual([{ name: 'messages', path: 'services/messages', commands: {}, slo: config.services[0]?.slo }]);
+  expect(settings.services).toEqual([{ name: 'messages', path: 'services/messages', commands: {}, slo: config.services[0]?.slo, verify: {}, checks: { auditUnavailable: 'required' } }]);
   expect(settings.analysis).toEqual({ window: '1m', consecutiveFailures: 2, minRequests: 20, noData: 'inconclusive', unreachableLimit: 3 });
   expect(settings.watch).toBeUndefined();
   // A person's steps always wait for a person; config says who and how long.
@@ -53,7 +54,7 @@ test('defaults fill what a minimal file leaves out, and the run settings carry n
   // Only names of variables, never values: nothing in the settings looks like a secret.
   expect(JSON.stringify(settings)).not.toMatch(/sk-|xoxb-|postgres:\/\//);
   const watched = resolveRunSettings(await loadConfig(await write(`${minimal}\nanalysis: { watch: {} }`)));
-  expect(watched.watch).toEqual({ duration: 86_400_000, interval: 300_000 });
+  expect(watched.watch).toMatchObject({ duration: 86_400_000, interval: 300_000, errorRatio: 0.01, p99Seconds: 0.5, memory: { enabled: true, window: '1h' }, database: { enabled: true } });
   // Relative paths are resolved next to the config file, whatever directory the process runs in.
   expect(config.repository.path).toMatch(/^\/.*slipway-config-/);
 });

@@ -5,7 +5,17 @@ import { postDeployWatch, WATCH_FAILED } from '../postDeployWatch';
 import type { Run } from '../run';
 import type { WatchSummary } from '../state';
 
-/** The optional post-deploy watch: every production service at once; a failing one rolls the delivery back. */
+/** When the service's production rollout began: its database load before then is the watch's baseline. */
+function baselineOf(run: Run, service: string): { baselineAtMs?: number } {
+  const startedAt = run.state.rollouts.find((r) => r.environment === run.production.name && r.service === service)?.startedAt;
+  const at = startedAt !== undefined ? Date.parse(startedAt) : NaN;
+  return Number.isFinite(at) ? { baselineAtMs: at } : {};
+}
+
+/**
+ * The optional post-deploy watch: every production service at once, each against the watch's own
+ * thresholds (analysis.watch); a failing one rolls the delivery back.
+ */
 export async function watch(run: Run): Promise<void> {
   const { settings } = run;
   const watchSettings = settings.watch;
@@ -26,7 +36,17 @@ export async function watch(run: Run): Promise<void> {
         entries.map(({ service, entry }) =>
           executeChild(postDeployWatch, {
             workflowId: entry.workflowId,
-            args: [{ runId: run.runId, service, environment: production, analysis: settings.analysis, watch: watchSettings, ...(settings.prometheus ? { prometheus: settings.prometheus } : {}) }],
+            args: [
+              {
+                runId: run.runId,
+                service,
+                environment: production,
+                analysis: settings.analysis,
+                watch: watchSettings,
+                ...(settings.prometheus ? { prometheus: settings.prometheus } : {}),
+                ...baselineOf(run, service.name),
+              },
+            ],
           }).then((summary) => Object.assign(entry, summary)),
         ),
       ),

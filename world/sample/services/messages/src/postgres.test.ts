@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { Pool } from 'pg';
+import { Registry } from 'prom-client';
 import { createLogger } from './log';
 import { notifyRecipients } from './notifier';
 import { OutboxRelay } from './outbox';
+import { instrumentPool } from './poolMetrics';
 import { loadService } from './protos';
 import { PostgresMessageStore } from './store';
+import { metricValue } from './testClient';
 
 const databaseUrl = process.env.DATABASE_URL;
 const MIGRATIONS = join(__dirname, '..', 'migrations');
@@ -50,6 +53,26 @@ describe('messages on PostgreSQL', { skip: databaseUrl ? false : 'DATABASE_URL i
     await pool?.end();
     await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await admin?.end();
+  });
+
+  it('exports the pool\'s connections and times every query, through pool.query and a checked-out client', async () => {
+    const registry = new Registry();
+    const instrumented = new Pool({ connectionString: databaseUrl, max: 2 });
+    instrumentPool(instrumented, registry);
+    try {
+      await instrumented.query('SELECT 1');
+      const client = await instrumented.connect();
+      await client.query('SELECT pg_sleep(0.02)');
+      const text = await registry.metrics();
+      assert.equal(metricValue(text, 'db_client_connection_count', { state: 'used' }), 1);
+      client.release();
+      const after = await registry.metrics();
+      assert.equal(metricValue(after, 'db_client_connection_count', { state: 'idle' }), 1);
+      assert.match(after, /^db_client_operation_duration_seconds_count 2$/m);
+      assert.ok(Number(/^db_client_operation_duration_seconds_sum (\S+)$/m.exec(after)?.[1]) >= 0.02);
+    } finally {
+      await instrumented.end();
+    }
   });
 
   it('stores a message with its outbox event and lists the inbox newest first', async () => {

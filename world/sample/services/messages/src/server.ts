@@ -5,6 +5,7 @@ import { listenConfig } from './config';
 import { createLogger } from './log';
 import { notificationsAddress, notifyRecipients } from './notifier';
 import { OutboxRelay } from './outbox';
+import { instrumentPool } from './poolMetrics';
 import { exitOnSignals } from './serve';
 import { PostgresMessageStore } from './store';
 
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
   // An idle connection dropped by the server must not crash the process; the next query reconnects.
   pool.on('error', (err) => log.warn('idle database connection failed', { error: err.message }));
   const registry = new Registry();
+  instrumentPool(pool, registry);
   const running = await startMessagesServer({ listen: listenConfig(), log, store: new PostgresMessageStore(pool), registry });
 
   const address = notificationsAddress();
