@@ -31,7 +31,8 @@ export const git = proxyActivities<
 export const commands = proxyActivities<Pick<Activities, 'runServiceTests' | 'runPreDeployChecks' | 'auditPerformance' | 'buildImage' | 'verifyDeployment'>>({
   startToCloseTimeout: '45m',
   heartbeatTimeout: '1m',
-  retry: { maximumAttempts: 2 },
+  // A failing command is a result, not a throw: retries are for a worker that died mid-command.
+  retry: { maximumAttempts: 5 },
 });
 
 /** Database migrations: rehearse, apply, revert; a big index can take a while, heartbeating all along. */
@@ -48,9 +49,19 @@ export const rollouts = proxyActivities<Pick<Activities, 'deployService' | 'roll
   retry: { maximumAttempts: 5 },
 });
 
-/** Short calls to outside APIs (Prometheus, the API server's dry run, promtool). */
-export const quick = proxyActivities<Pick<Activities, 'analyzeSlo' | 'validateManifests' | 'writeObservability'>>({
+/** Short calls to outside APIs (the API server's dry run, promtool). */
+export const quick = proxyActivities<Pick<Activities, 'validateManifests' | 'writeObservability'>>({
   startToCloseTimeout: '2m',
+  retry: { maximumAttempts: 3, initialInterval: '2s' },
+});
+
+/**
+ * One soak or watch sample (a few Prometheus queries). It heartbeats, so a sample on a worker that
+ * died is retried after seconds and the soak keeps its schedule.
+ */
+export const sampling = proxyActivities<Pick<Activities, 'analyzeSlo'>>({
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '15s',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
 

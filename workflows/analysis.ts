@@ -1,7 +1,7 @@
 import { defineQuery, executeChild, setCurrentDetails, setHandler, sleep } from '@temporalio/workflow';
 import type { BaselineTarget } from '../activities/prometheus/baseline';
 import type { AnalysisSettings, EnvironmentSettings, PrometheusSettings, ServiceSettings } from '../config/settings';
-import { quick } from './activities';
+import { sampling } from './activities';
 import { LIMITS, type AnalysisSummary, type Deployment, type EvidencePage, type SoakSample } from './state';
 import { SoakJudge, type JudgeState } from './verdict';
 import { analysisDetails, watchValues } from './watchDetails';
@@ -74,7 +74,7 @@ export async function sloAnalysis(input: AnalysisSegmentInputV1): Promise<Analys
   for (let n = input.firstSample; n <= input.lastSample; n++) {
     const wait = input.startedAtMs + (n - 1) * input.intervalMs - Date.now();
     if (wait > 0) await sleep(wait);
-    const result = await quick.analyzeSlo({
+    const result = await sampling.analyzeSlo({
       runId: input.runId,
       service: input.service,
       environment: input.environment,
