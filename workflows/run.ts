@@ -51,6 +51,9 @@ const REPORT_MEMO_BYTES = 16_000;
 const MAX_REVISIONS = 5;
 const MAX_PERSON_ROUNDS = 20;
 
+/** Patch: the run's status turns final after its report is on the branch, not before. */
+const STATUS_AFTER_REPORT = 'status-after-report';
+
 export interface GateSpec {
   name: string;
   rule: GateRule;
@@ -173,9 +176,9 @@ export class Run {
     return buildReport(this.state, this.reportFacts, reportSettingsOf(this.settings));
   }
 
-  /** Writes the report on the branch and keeps the facts it read there. */
-  private async writeReport(): Promise<void> {
-    const written = await git.writeReport({ ...this.inWorkspace, state: this.state, settings: reportSettingsOf(this.settings) });
+  /** Writes the report on the branch, as the run ends (`ending`), and keeps the facts it read there. */
+  private async writeReport(ending: Pick<RunState, 'status' | 'reason'>): Promise<void> {
+    const written = await git.writeReport({ ...this.inWorkspace, state: { ...this.state, ...ending }, settings: reportSettingsOf(this.settings) });
     // An activity from before reports carried facts answers with the path alone.
     if ((written as Partial<typeof written>).facts !== undefined) this.reportFacts = written.facts;
     this.artifact('report', 'report', written.path);
@@ -322,20 +325,22 @@ export class Run {
   async finish(): Promise<RunState> {
     const { state } = this;
     this.enter('report');
-    const settle = () => {
-      state.status = this.postDeployFailures.length === 0 ? 'succeeded' : 'failed';
-      if (this.postDeployFailures.length > 0) state.reason = `delivered and kept, but ${this.postDeployFailures.join('; ')}`;
-    };
-    settle();
+    const outcome = (): Pick<RunState, 'status' | 'reason'> =>
+      this.postDeployFailures.length === 0 ? { status: 'succeeded', reason: state.reason } : { status: 'failed', reason: `delivered and kept, but ${this.postDeployFailures.join('; ')}` };
+    const settle = () => Object.assign(state, outcome());
+    // Since this patch a run says it has ended only once its report is on the branch, so whoever
+    // sees the final status finds the report there; earlier runs said so first.
+    const reportFirst = patched(STATUS_AFTER_REPORT);
+    if (!reportFirst) settle();
     state.endedAt = new Date().toISOString();
-    this.event('run', state.status, state.reason);
+    this.event('run', outcome().status, outcome().reason);
     try {
-      await this.writeReport();
+      await this.writeReport(outcome());
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.postDeployFailures.push(`report: ${failureReason(err)}`);
-      settle();
     }
+    settle();
     this.publish();
     await this.cleanUp();
     if (this.postDeployFailures.length === 0) {
@@ -376,20 +381,26 @@ export class Run {
       }
       // Compensations recorded here include those a failed rollout already ran for itself.
       const rolledBack = state.compensations.some((c) => c.status !== 'armed');
-      state.status = rolledBack ? 'rolled-back' : cancelled ? 'cancelled' : 'failed';
+      const status = rolledBack ? 'rolled-back' : cancelled ? 'cancelled' : 'failed';
+      // As in finish(): the final status once the report is on the branch (earlier runs said it first).
+      const reportFirst = patched(STATUS_AFTER_REPORT);
+      if (!reportFirst) state.status = status;
       state.endedAt = new Date().toISOString();
-      this.event('run', state.status, state.reason);
-      this.publish();
+      this.event('run', status, state.reason);
+      if (!reportFirst) this.publish();
       // Every run ends with its report on the branch, whatever the outcome.
       if (state.workspace !== undefined) {
         try {
-          await this.writeReport();
+          await this.writeReport({ status, reason: state.reason });
         } catch (reportErr) {
           this.event('run', 'report not written', failureReason(reportErr));
         }
+        state.status = status;
         // Runs that ended before the report memo existed replay without this upsert.
         if (patched('report-memo')) this.publish();
       }
+      state.status = status;
+      if (reportFirst) this.publish();
       await this.cleanUp();
       await this.milestone(`Run ${state.status}: ${state.reason}`);
       await Promise.all(this.background);

@@ -384,3 +384,27 @@ test('a phase failing after a healthy production release fails the run without r
   expect(names(calls)).toContain('writeReport');
   expect(names(calls).filter((n) => n === 'rollbackService' || n === 'revertMigrations')).toEqual([]);
 });
+
+test('a run says it has ended only once its report is on the branch, and the report already says how it ended', async () => {
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const reported: string[] = [];
+  const base = activityDoubles();
+  const { activities } = activityDoubles({
+    writeReport: async (input) => {
+      reported.push(input.state.status);
+      await released;
+      return base.activities.writeReport(input);
+    },
+  });
+  await runWith(activities, async (taskQueue) => {
+    const handle = await start(taskQueue, input());
+    await eventually(async () => (reported.length > 0 ? true : undefined), 'writeReport called');
+    // While the report is being written the run is still in its report phase, not ended.
+    const during = await stateOf(handle);
+    expect({ phase: during.phase, status: during.status }).toEqual({ phase: 'report', status: 'running' });
+    release();
+    expect((await handle.result()).status).toBe('succeeded');
+  });
+  expect(reported).toEqual(['succeeded']);
+});
