@@ -148,8 +148,8 @@ test('reject by button opens a modal; its submission rejects with the comment an
 
 test('a run cancelled while its gate waits closes the gate and takes the buttons off its message', async () => {
   const { handle } = await startRun();
-  const ts = (await stateOf(handle)).gates.spec?.message?.ts;
-  expect(ts).toBeDefined();
+  // Slack may have the message before the run has recorded its ts (the activity's result is the next workflow task).
+  const ts = await eventually(async () => (await stateOf(handle)).gates.spec?.message?.ts, 'gate message ts recorded');
   await handle.cancel();
   const update = await eventually(async () => slack.callsTo('chat.update').find((c) => c.args.ts === ts), 'closed gate message');
   expect(JSON.stringify(update.args.blocks)).not.toContain(ACTION_APPROVE);

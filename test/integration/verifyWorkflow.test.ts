@@ -159,7 +159,7 @@ test('the production checks run before the production gate, which shows them wit
     const handle = await start(taskQueue, testSettings({ gates: { production: true }, productionApprovers: ['lead'] }));
     const waiting = await pendingGate(handle, 'production');
     const summary = waiting.gates.production?.summary ?? '';
-    expect(summary).toMatch(/^Deploy messages, notifications to production with a 0-minute soak per service\.\n\nChecks before production:\n/);
+    expect(summary).toMatch(/^Deploy messages, notifications to production with a soak of [0-9.]+ (milli)?seconds? per service\.\n\nChecks before production:\n/);
     expect(summary).toContain('- messages: tests passed; audit audit unavailable: npm warn audit 405 Method Not Allowed (optional: not blocking); outdated see below');
     expect(summary).toContain('Outdated dependencies of messages (`cd services/messages && npm outdated`):\n```\nPackage  Current  Wanted  Latest\npg        8.23.1  8.23.1  8.24.0\n```');
     expect(waiting.preDeployChecks).toEqual(production);

@@ -1,4 +1,5 @@
 import { ApplicationFailure, ChildWorkflowFailure, executeChild, patched } from '@temporalio/workflow';
+import ms from 'ms';
 import type { EndpointService } from '../../activities/commands/endpoints';
 import type { EnvironmentSettings, ServiceSettings } from '../../config/settings';
 import { commands } from '../activities';
@@ -18,7 +19,7 @@ import { LIMITS, type PreDeployCheck, type RolloutSummary } from '../state';
 export async function deploy(run: Run, environment: EnvironmentSettings): Promise<void> {
   const production = environment.name === run.production.name;
   run.enter('deploy', environment.name);
-  const soak = environment.soak ? ` with a ${Math.round(environment.soak.duration / 60_000)}-minute soak per service` : '';
+  const soak = environment.soak ? ` with a soak of ${ms(environment.soak.duration, { long: true })} per service` : '';
   const checksFirst = production && patched('production-checks-before-gate');
   const checks = checksFirst ? await preDeployChecks(run, environment, true) : [];
   await run.gated({ name: environment.name, rule: environment.gate, fourEyes: production, revisable: false }, async () => ({
