@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { parseConfig } from '../../config/load';
 import { instantOf, openFreeze, wallTimeAt, type FreezeWindowSpec } from '../../config/freezeWindows';
 
@@ -92,4 +95,13 @@ test.each([
 test('window names are unique', () => {
   const window = { name: 'weekend', timeZone: 'UTC', weekly: { from: 'sat 00:00', to: 'mon 00:00' } };
   expect(() => parseConfig(config([window, window]))).toThrow('freeze.windows.1.name: duplicate name "weekend"');
+});
+
+test('the commented example in slipway.config.example.yaml is a valid freeze section', () => {
+  const text = readFileSync(join(__dirname, '../../slipway.config.example.yaml'), 'utf8').split('\n');
+  const start = text.indexOf('# freeze:');
+  const block = [];
+  for (let i = start; i < text.length && (text[i] ?? '').startsWith('#') && (i === start || (text[i] ?? '').startsWith('#   ')); i++) block.push((text[i] ?? '').slice(2));
+  const example = parse(block.join('\n')) as { freeze: { windows: unknown[] } };
+  expect(parseConfig(config(example.freeze.windows)).freeze.windows.map((w) => w.name)).toEqual(['weekend', 'nights', 'year-end']);
 });
