@@ -15,6 +15,9 @@ export interface FreezeHost {
   milestone(text: string): Promise<unknown>;
 }
 
+/** A held run looks again at least this often. */
+const RECHECK_MS = 60 * 60_000;
+
 /** The audit trail's name for an override; it is not a gate, but it is read beside them. */
 export const FREEZE_OVERRIDE = 'freeze-override';
 
@@ -50,9 +53,10 @@ export class FreezeGuard {
       if ((manual === undefined && windows === undefined) || this.overridden) break;
       await this.show(service, manual, windows);
       // Until the freeze lifts (its Signal), the window closes (a timer), or an approver overrides; then look again.
+      // At least hourly too, so a run outlives a freeze workflow that was terminated instead of unfrozen.
       const lifted = () => this.overridden || (manual !== undefined && this.latest?.frozen === undefined);
-      if (windows !== undefined) await condition(lifted, Math.max(1_000, windows.endsAt - Date.now()));
-      else await condition(lifted);
+      const wait = windows !== undefined ? Math.min(windows.endsAt - Date.now(), RECHECK_MS) : RECHECK_MS;
+      await condition(lifted, Math.max(1_000, wait));
     }
     const held = this.run.state.frozen;
     if (held === undefined) return;
