@@ -61,6 +61,8 @@ export const runSummary = z.object({
   branch: z.string().optional(),
   /** The gate the run waits at, if any. */
   waitingFor: z.object({ gate: z.string(), round: z.number().int(), since: z.string(), deadlineAt: z.string() }).optional(),
+  /** Why a production rollout of the run waits: a freeze by hand or a scheduled window. */
+  held: z.string().optional(),
   startedAt: z.string(),
   temporalStatus: z.string(),
 });

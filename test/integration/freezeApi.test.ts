@@ -122,6 +122,12 @@ test('POST /runs/:id/freeze-override: a held run goes on when an allowed approve
   }, 'the run to be held');
   expect(held.frozen.detail).toBe('waiting: production frozen by lead — release freeze for the audit');
   expect((await call('GET', '/freeze', 'alice')).body.waitingRuns).toEqual([runId]);
+  // The list says so too, from visibility and the run's memo alone.
+  const listed = await eventually(async () => {
+    const runs: { runId: string; held?: string }[] = (await call('GET', '/runs?limit=200', 'alice')).body.runs;
+    return runs.find((r) => r.runId === runId && r.held !== undefined);
+  }, 'the held run in GET /runs');
+  expect(listed.held).toBe('waiting: production frozen by lead — release freeze for the audit');
 
   expect((await override('alice', { comment: 'hotfix' })).statusCode).toBe(403);
   expect((await override('lead', { comment: '' })).statusCode).toBe(400);

@@ -5,6 +5,7 @@ import type { FreezeReply } from '../../api/schemas';
 import { EXIT } from '../../cli/exitCodes';
 import { runCli, type CliIo } from '../../cli/program';
 import { renderFreeze, renderRun } from '../../cli/render';
+import { renderRunList } from '../../cli/tables';
 import { emptyUsage, runStateSchema } from '../../workflows/state';
 
 const TOKEN = 'lead-approver-token-000003';
@@ -119,4 +120,9 @@ test('the freeze status: who froze and why, windows, held runs, history', () => 
     '    2026-11-27 15:00  freeze   lead: incident 42',
   ]);
   expect(renderFreeze({ frozen: false, windows: [], history: [], waitingRuns: [] })).toEqual(['production is not frozen']);
+});
+
+test('the run list marks a held run', () => {
+  const [, row] = renderRunList([{ runId: 'feature-x-1', status: 'running', phase: 'deploy:production', services: ['messages'], held: 'waiting: production frozen by lead — incident 42', startedAt: '2026-11-27T14:00:00.000Z', temporalStatus: 'RUNNING' }], { utc: true });
+  expect(row).toContain('running (held by a freeze)');
 });
