@@ -1,6 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { DecisionRejection } from '../workflows/messages';
+import { FreezeRejection } from '../workflows/productionFreeze';
 
 /** An error that is the caller's to fix, with the HTTP status that says so. */
 export class HttpError extends Error {
@@ -20,6 +21,11 @@ const rejectionStatus: Record<string, number> = {
   [DecisionRejection.FourEyes]: 403,
   [DecisionRejection.CommentRequired]: 400,
   [DecisionRejection.InvalidDecision]: 400,
+  [FreezeRejection.AlreadyFrozen]: 409,
+  [FreezeRejection.NotFrozen]: 409,
+  [FreezeRejection.NotWaitingForFreeze]: 409,
+  [FreezeRejection.ReasonRequired]: 400,
+  [FreezeRejection.InvalidRequest]: 400,
 };
 
 /** Turns what Temporal said into an HttpError; returns undefined for errors it does not know. */

@@ -1,6 +1,7 @@
 /** Request and reply schemas of the HTTP API; run shapes come from the workflow's own schemas. */
 import { z } from 'zod';
 import { runReportSchema } from '../workflows/report';
+import { freezeEventSchema, freezeRecordSchema } from '../workflows/productionFreeze';
 import { gateRecordSchema, LIMITS, RUN_STATUSES, runStateSchema, soakSampleSchema } from '../workflows/state';
 
 export const errorSchema = z.object({
@@ -60,6 +61,8 @@ export const runSummary = z.object({
   branch: z.string().optional(),
   /** The gate the run waits at, if any. */
   waitingFor: z.object({ gate: z.string(), round: z.number().int(), since: z.string(), deadlineAt: z.string() }).optional(),
+  /** Why a production rollout of the run waits: a freeze by hand or a scheduled window. */
+  held: z.string().optional(),
   startedAt: z.string(),
   temporalStatus: z.string(),
 });
@@ -118,3 +121,31 @@ export const cancelBody = z.object({ reason: z.string().trim().max(1000).optiona
 
 export const gateReply = z.object({ runId: z.string(), gate: gateRecordSchema });
 export const cancelReply = z.object({ runId: z.string(), cancelRequested: z.boolean() });
+
+export const freezeBody = z.object({
+  reason: z.string().max(1000).transform(cleanText).pipe(z.string().min(1, 'freezing production needs a reason people will read')),
+});
+export const unfreezeBody = z.object({ comment: z.string().max(1000).transform(cleanText).optional() }).default({});
+export const freezeOverrideBody = z.object({
+  comment: z.string().max(4000).transform(cleanText).pipe(z.string().min(1, 'overriding a production freeze needs a comment saying why this cannot wait')),
+});
+
+/**
+ * Whether production is frozen. `manual`: frozen by hand (who, when, why); `windows`: scheduled
+ * windows open now (today's config), until `windowsUntil`. `stale`: no worker answered, so the
+ * freeze by hand comes from the freeze workflow's memo, without history.
+ */
+export const freezeReply = z.object({
+  frozen: z.boolean(),
+  manual: freezeRecordSchema.optional(),
+  windows: z.array(z.object({ name: z.string(), timeZone: z.string(), reason: z.string().optional() })),
+  windowsUntil: z.string().optional(),
+  /** Freezes and unfreezes by hand, newest last. */
+  history: z.array(freezeEventSchema),
+  /** Runs held by the freeze by hand, waiting for it to lift. */
+  waitingRuns: z.array(z.string()),
+  stale: z.boolean().optional(),
+});
+export type FreezeReply = z.infer<typeof freezeReply>;
+
+export const freezeOverrideReply = z.object({ runId: z.string(), override: z.object({ by: z.string(), at: z.string(), comment: z.string() }) });

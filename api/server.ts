@@ -6,6 +6,7 @@ import type { SlipwayConfig } from '../config/schema';
 import type { Identity, TokenBook } from './auth';
 import { fromTemporal } from './errors';
 import { instrumentServer, type ApiMetrics } from './metrics';
+import { freezeRoutes } from './routes/freeze';
 import { healthRoutes } from './routes/health';
 import { runRoutes } from './routes/runs';
 import { slackRoutes } from './routes/slack';
@@ -108,6 +109,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       ...(deps.temporalUiUrl !== undefined ? { temporalUiUrl: deps.temporalUiUrl } : {}),
     }),
   );
+  await app.register(freezeRoutes({ client: deps.client, config: deps.config, queryTimeoutMs: deps.queryTimeoutMs ?? 5_000, ...(deps.now ? { now: deps.now } : {}) }));
   await app.register(
     slackRoutes({
       client: deps.client,

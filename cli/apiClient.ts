@@ -3,7 +3,7 @@
  * zod schemas, every failure turned into a CliError whose exit code says what kind it is.
  */
 import { z } from 'zod';
-import { cancelReply, errorSchema, evidenceReply, gateReply, reportReply, runReply, runSummary, startRunReply } from '../api/schemas';
+import { cancelReply, errorSchema, evidenceReply, freezeOverrideReply, freezeReply, gateReply, reportReply, runReply, runSummary, startRunReply } from '../api/schemas';
 import type { RunStatus } from '../workflows/state';
 import type { Target } from './credentials';
 import { CliError, EXIT, exitCodeForHttp } from './exitCodes';
@@ -69,6 +69,22 @@ export class ApiClient {
 
   cancel(runId: string, reason: string | undefined) {
     return this.call('POST', `runs/${encodeURIComponent(runId)}/cancel`, cancelReply, { body: reason !== undefined ? { reason } : {} });
+  }
+
+  freezeStatus() {
+    return this.call('GET', 'freeze', freezeReply);
+  }
+
+  freeze(reason: string) {
+    return this.call('POST', 'freeze', freezeReply, { body: { reason } });
+  }
+
+  unfreeze(comment: string | undefined) {
+    return this.call('POST', 'unfreeze', freezeReply, { body: comment !== undefined ? { comment } : {} });
+  }
+
+  overrideFreeze(runId: string, comment: string) {
+    return this.call('POST', `runs/${encodeURIComponent(runId)}/freeze-override`, freezeOverrideReply, { body: { comment } });
   }
 
   private async call<S extends z.ZodType>(method: 'GET' | 'POST', path: string, schema: S, request: { query?: Query; body?: unknown } = {}): Promise<Reply<z.infer<S>>> {

@@ -26,7 +26,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   2   rejected input: bad arguments, or the API answered 400
   3   not found: unknown run, gate or evidence (404)
   4   no token, or the token is unknown or not allowed (401, 403)
-  5   conflict: the gate is not pending, the run has ended (409)
+  5   conflict: the gate is not pending, the run has ended, production is
+      already frozen or not frozen, the run is not held by a freeze (409)
   6   the API is unreachable, timed out, or failed (5xx)
   10  watch: the run failed
   11  watch: the run was rolled back

@@ -5,7 +5,7 @@ import { PHASES, RUN_STATUSES, type RunStatus } from '../workflows/state';
 import { ApiClient } from './apiClient';
 import { resolveTarget, ROLES, type Role, type Surroundings } from './credentials';
 import { CliError, EXIT, EXIT_CODES_HELP, exitCodeForOutcome, type ExitCode } from './exitCodes';
-import { oneLine, renderRun } from './render';
+import { oneLine, renderFreeze, renderRun } from './render';
 import { renderReport } from './report';
 import { renderEvidence, renderRunList } from './tables';
 import { ChangedLines, RedrawnBlock, type Output } from './terminal';
@@ -197,6 +197,42 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
       const flags = flagsOf(command);
       const reply = await (await connect(flags)).cancel(runId, options.message);
       emit(flags, reply, () => [`cancel requested for ${runId}: what it changed is rolled back`, `  follow it: slipway watch ${runId}`]);
+    });
+
+  program
+    .command('freeze')
+    .description('freeze production (approvers): no production rollout starts until someone unfreezes; --status shows the freeze')
+    .option('-m, --message <reason>', 'why: every held run shows it')
+    .option('--status', 'show whether production is frozen (by hand or by a scheduled window), since when, and which runs wait')
+    .action(async (options: { message?: string; status?: boolean }, command: Command) => {
+      const flags = flagsOf(command);
+      if (options.status && options.message !== undefined) throw new CliError(EXIT.usage, 'give either -m "reason" to freeze or --status to look, not both');
+      if (!options.status && (options.message ?? '').trim() === '') throw new CliError(EXIT.usage, 'freezing production needs a reason: slipway freeze -m "…" (or --status to look)');
+      const api = await connect(flags);
+      const reply = options.status ? await api.freezeStatus() : await api.freeze(options.message ?? '');
+      emit(flags, reply, () => renderFreeze(reply.body, { color }));
+    });
+
+  program
+    .command('unfreeze')
+    .description('lift the freeze by hand (approvers); held runs go on by themselves, unless a scheduled window still holds them')
+    .option('-m, --message <comment>', 'a comment for the freeze history')
+    .action(async (options: { message?: string }, command: Command) => {
+      const flags = flagsOf(command);
+      const reply = await (await connect(flags)).unfreeze(options.message);
+      emit(flags, reply, () => renderFreeze(reply.body, { color }));
+    });
+
+  program
+    .command('override-freeze')
+    .description("let one run held by a production freeze go on (an approver other than the run's requester); recorded in its approvals")
+    .argument('<run>', 'the run id')
+    .requiredOption('-m, --message <comment>', 'why this run cannot wait for the freeze to lift')
+    .action(async (runId: string, options: { message: string }, command: Command) => {
+      if (options.message.trim() === '') throw new CliError(EXIT.usage, 'an override needs a comment saying why the run cannot wait: -m "…"');
+      const flags = flagsOf(command);
+      const reply = await (await connect(flags)).overrideFreeze(runId, options.message);
+      emit(flags, reply, () => [`overrode the production freeze for ${runId} as ${oneLine(reply.body.override.by)}`, `  follow it: slipway watch ${runId}`]);
     });
 
   program

@@ -2,6 +2,7 @@
  * A run's progress as terminal lines, from its RunState alone: `slipway status` and `slipway watch`
  * draw it, and so can anything else that shows a run (the demo). Pure: no clock, no terminal.
  */
+import type { FreezeReply } from '../api/schemas';
 import type { AnalysisSummary, GateRecord, RolloutSummary, RunState, RunStatus } from '../workflows/state';
 
 export interface RenderOptions {
@@ -245,6 +246,17 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
     }
   }
 
+  if (state.frozen !== undefined) {
+    lines.push(`  ${style.yellow(marks.here)} ${style.bold(`${oneLine(state.frozen.service)} to production is held`)} ${marks.dash} ${oneLine(state.frozen.detail)}`);
+    const left = state.frozen.until !== undefined && options.now !== undefined ? ` (in ${formatDuration(new Date(state.frozen.until).getTime() - options.now.getTime())})` : '';
+    if (state.frozen.until !== undefined) lines.push(`      the window closes ${formatDateTime(state.frozen.until, utc)}${left}; the rollout then starts by itself`);
+    if (options.hints ?? true) {
+      if (state.frozen.by !== undefined) lines.push(`      lifts with: ${style.bold('slipway unfreeze')} (approvers)`);
+      lines.push(`      emergency:  ${style.bold(`slipway override-freeze ${state.runId}`)} -m "why it cannot wait" (an approver, not ${oneLine(state.requester)})`);
+    }
+  }
+  if (state.freezeOverride !== undefined) lines.push(style.yellow(`  production freeze overridden by ${oneLine(state.freezeOverride.by)}: ${oneLine(state.freezeOverride.comment)}`));
+
   const analysisOptions = { color: options.color ?? false, unicode: options.unicode ?? true, barWidth: options.barWidth ?? 20 };
   if (state.rollouts.length > 0) {
     lines.push('  rollouts');
@@ -302,4 +314,24 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
   }
 
   return options.width !== undefined ? lines.map((line) => fitLine(line, options.width as number)) : lines;
+}
+
+/** `slipway freeze --status` (and the answer to freeze and unfreeze): by hand, windows, who waits. */
+export function renderFreeze(freeze: FreezeReply, options: Pick<RenderOptions, 'utc' | 'color'> = {}): string[] {
+  const style = styleFor(options.color ?? false);
+  const utc = options.utc ?? false;
+  const lines = [freeze.frozen ? style.yellow(style.bold('production is frozen')) : style.green('production is not frozen')];
+  if (freeze.manual !== undefined) lines.push(`  by ${oneLine(freeze.manual.by)} since ${formatDateTime(freeze.manual.at, utc)}: ${oneLine(freeze.manual.reason)}`);
+  if (freeze.windows.length > 0) {
+    const names = freeze.windows.map((w) => `${oneLine(w.name)} (${oneLine(w.timeZone)}${w.reason !== undefined ? `, ${oneLine(w.reason)}` : ''})`).join(', ');
+    lines.push(`  window ${names}${freeze.windowsUntil !== undefined ? ` until ${formatDateTime(freeze.windowsUntil, utc)}` : ''}`);
+  }
+  if (freeze.waitingRuns.length > 0) lines.push(`  held: ${freeze.waitingRuns.map(oneLine).join(', ')}`);
+  if (freeze.stale) lines.push(style.dim('  (no worker answered: from the freeze\'s last published state, without its history)'));
+  const recent = freeze.history.slice(-5);
+  if (recent.length > 0) {
+    lines.push('  history');
+    for (const event of recent) lines.push(`    ${formatDateTime(event.at, utc)}  ${event.action.padEnd(8)} ${oneLine(event.by)}${event.reason !== undefined ? `: ${oneLine(event.reason)}` : ''}`);
+  }
+  return lines;
 }

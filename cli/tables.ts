@@ -23,7 +23,7 @@ export function renderRunList(runs: z.infer<typeof runSummary>[], options: { utc
     ['RUN', 'STATUS', 'PHASE', 'SERVICES', 'STARTED', 'FEATURE'],
     runs.map((run) => [
       oneLine(run.runId),
-      oneLine(run.status ?? run.temporalStatus.toLowerCase()),
+      oneLine(`${run.status ?? run.temporalStatus.toLowerCase()}${run.held !== undefined ? ' (held by a freeze)' : ''}`),
       oneLine(run.phase ?? '-'),
       oneLine(run.services.join(',') || '-'),
       formatDateTime(run.startedAt, options.utc ?? false),

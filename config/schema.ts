@@ -1,5 +1,6 @@
 import ms from 'ms';
 import { z } from 'zod';
+import { instantOf, isTimeZone, localDateTime, minuteOfDay, minuteOfWeek, WEEKDAYS } from './freezeWindows';
 import { sandboxSchema } from './sandbox';
 
 /** A human duration such as "15m", "30s" or "72h", turned into milliseconds. */
@@ -354,6 +355,53 @@ export const watchSchema = z.object({
     .prefault({}),
 });
 
+const timeOfDay = z.string().trim().refine((text) => minuteOfDay(text) !== undefined, 'a time of day as HH:MM (24-hour, e.g. 08:00)');
+const dayAndTime = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((text) => minuteOfWeek(text) !== undefined, 'a day and a time such as "fri 16:00" (days: sun, mon, tue, wed, thu, fri, sat)');
+const dateAndTime = z.string().trim().refine((text) => localDateTime(text) !== undefined, 'a local date and time such as "2026-12-21 00:00" (or a date alone for 00:00)');
+
+/**
+ * A scheduled production freeze: while it is open no production rollout starts. Give exactly one
+ * of `weekly`, `daily` or `once`; every time is wall-clock time in `timeZone`.
+ */
+export const freezeWindowSchema = z
+  .object({
+    name: identifier,
+    /** An IANA time zone such as Europe/Berlin or America/New_York (or UTC); required, so no one guesses whose evening it is. */
+    timeZone: z.string().trim().refine(isTimeZone, { error: (issue) => `"${String(issue.input)}" is not a time zone this runtime knows: use an IANA name such as Europe/Berlin or UTC` }),
+    /** What people see while the window holds a run, e.g. "weekend: no production changes". */
+    reason: z.string().trim().min(1).max(200).optional(),
+    /** Once a week, from a day and time to a day and time, e.g. from "fri 16:00" to "mon 08:00". */
+    weekly: z.object({ from: dayAndTime, to: dayAndTime }).optional(),
+    /** Every listed day (every day by default) from `from` to `to`; a `to` at or before `from` is the next morning. */
+    daily: z.object({ from: timeOfDay, to: timeOfDay, days: z.array(z.enum(WEEKDAYS)).min(1).optional() }).optional(),
+    /** One span of local dates and times, e.g. end of quarter from "2026-12-21 00:00" to "2027-01-04 08:00". */
+    once: z.object({ from: dateAndTime, to: dateAndTime }).optional(),
+  })
+  .superRefine((window, ctx) => {
+    const kinds = (['weekly', 'daily', 'once'] as const).filter((kind) => window[kind] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `give exactly one of weekly, daily or once (found ${kinds.length === 0 ? 'none' : kinds.join(' and ')})` });
+      return;
+    }
+    if (window.weekly !== undefined && minuteOfWeek(window.weekly.from) === minuteOfWeek(window.weekly.to)) {
+      ctx.addIssue({ code: 'custom', path: ['weekly', 'to'], message: 'from and to are the same time: a window must have a length' });
+    }
+    if (window.daily !== undefined && minuteOfDay(window.daily.from) === minuteOfDay(window.daily.to)) {
+      ctx.addIssue({ code: 'custom', path: ['daily', 'to'], message: 'from and to are the same time: for a whole day use weekly (e.g. "sat 00:00" to "mon 00:00")' });
+    }
+    if (window.once !== undefined && isTimeZone(window.timeZone)) {
+      const from = localDateTime(window.once.from);
+      const to = localDateTime(window.once.to);
+      if (from !== undefined && to !== undefined && instantOf(to, window.timeZone) <= instantOf(from, window.timeZone)) {
+        ctx.addIssue({ code: 'custom', path: ['once', 'to'], message: `ends (${window.once.to}) before it starts (${window.once.from})` });
+      }
+    }
+  });
+
 export const slipwayConfigSchema = z
   .object({
     repository: z.object({
@@ -463,6 +511,12 @@ export const slipwayConfigSchema = z
         postgresAdminUrl: z.string().min(1).prefault('postgres://postgres@127.0.0.1:5432/postgres'),
       })
       .optional(),
+    /** Production freezes: scheduled windows in which no production rollout starts (approvers can also freeze by hand: POST /freeze). */
+    freeze: z
+      .object({
+        windows: z.array(freezeWindowSchema).prefault([]),
+      })
+      .prefault({}),
     /** How commands from a run's branch and the agents' run_command are confined (bubblewrap by default). */
     sandbox: sandboxSchema.prefault({}),
     worker: z
@@ -521,6 +575,9 @@ export const slipwayConfigSchema = z
     });
     unique(config.services.map((s) => s.name), 'services');
     unique(config.environments.map((e) => e.name), 'environments');
+    config.freeze.windows.forEach((window, i) => {
+      if (config.freeze.windows.findIndex((w) => w.name === window.name) !== i) ctx.addIssue({ code: 'custom', path: ['freeze', 'windows', i, 'name'], message: `duplicate name "${window.name}"` });
+    });
     const environments = new Set(config.environments.map((e) => e.name));
     config.services.forEach((service, i) => {
       for (const name of Object.keys(service.verify)) {
@@ -541,6 +598,7 @@ export type GatePolicy = z.output<typeof gatePolicySchema>;
 export type AnalysisConfig = SlipwayConfig['analysis'];
 export type BaselineConfig = z.output<typeof baselineSchema>;
 export type WatchConfig = z.output<typeof watchSchema>;
+export type FreezeWindowConfig = z.output<typeof freezeWindowSchema>;
 export type PreDeployChecksConfig = z.output<typeof preDeployChecksSchema>;
 export type RepositoryConfig = SlipwayConfig['repository'];
 export type LlmConfig = NonNullable<SlipwayConfig['llm']>;

@@ -4,7 +4,7 @@
  * Holds no secrets, only the names of the variables that hold them. Types only come from the
  * config schema, so there is one source for each shape.
  */
-import type { AnalysisConfig, EnvironmentConfig, GatePolicy, LlmConfig, ObservabilityConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig, WatchConfig } from './schema';
+import type { AnalysisConfig, EnvironmentConfig, FreezeWindowConfig, GatePolicy, LlmConfig, ObservabilityConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig, WatchConfig } from './schema';
 
 export type GateRule = GatePolicy;
 export type ServiceSettings = ServiceConfig;
@@ -17,6 +17,8 @@ export type PrometheusSettings = PrometheusConfig;
 export type ObservabilitySettings = ObservabilityConfig;
 /** The post-deploy watch and its own thresholds; `duration` and `interval` are milliseconds. */
 export type WatchSettings = WatchConfig;
+/** A scheduled production freeze window (config/freezeWindows.ts says when it is open). */
+export type FreezeWindowSettings = FreezeWindowConfig;
 
 /** Gates config names; environment gates are named after their environment. */
 export const CONFIGURED_GATES = ['spec', 'plan', 'tasks', 'implement', 'migration-review', 'manifest-review'] as const;
@@ -39,6 +41,8 @@ export interface RunSettings {
   images?: ImagesSettings;
   /** Links for the summary report (Grafana). */
   observability?: ObservabilitySettings;
+  /** Scheduled production freezes; absent for runs started before freezes existed. */
+  freeze?: { windows: FreezeWindowSettings[] };
 }
 
 export type ImagesSettings = NonNullable<SlipwayConfig['images']>;
@@ -66,6 +70,7 @@ export function resolveRunSettings(config: SlipwayConfig): RunSettings {
     ...(config.llm !== undefined ? { llm: config.llm } : {}),
     ...(config.images !== undefined ? { images: config.images } : {}),
     ...(config.observability !== undefined ? { observability: config.observability } : {}),
+    freeze: { windows: config.freeze.windows },
   });
 }
 

@@ -3,3 +3,4 @@ export { featureDelivery } from './featureDelivery';
 export { serviceRollout } from './serviceRollout';
 export { postDeployWatch } from './postDeployWatch';
 export { sloAnalysis } from './analysis';
+export { productionFreeze } from './productionFreeze';

@@ -32,11 +32,19 @@ export const DecisionRejection = {
   InvalidDecision: 'InvalidDecision',
 } as const;
 
+/** An approver lets one run through production freezes (four-eyes: never its requester). */
+export interface FreezeOverrideV1 {
+  approver: string;
+  comment: string;
+  via?: 'api' | 'temporal';
+}
+
 export const decideUpdate = defineUpdate<GateRecord, [DecisionV1]>('decide');
 /** The same decision as a Signal, for the Temporal UI and CLI (invalid ones are recorded and ignored). */
 export const decideSignal = defineSignal<[DecisionV1]>('decideSignal');
 /** Who asked for a cancel and why; sent just before the cancel request itself. */
 export const cancelRequestSignal = defineSignal<[CancelRequestV1]>('cancelRequest');
+export const freezeOverrideUpdate = defineUpdate<NonNullable<RunState['freezeOverride']>, [FreezeOverrideV1]>('freezeOverride');
 export const statusQuery = defineQuery<RunState>('status');
 /** The summary report as it stands (final once the run has ended), computed from the run's state. */
 export const reportQuery = defineQuery<RunReport>('report');

@@ -14,6 +14,7 @@ import type { EnvironmentSettings, GateRule, RunSettings, ServiceSettings } from
 import { productionOf } from '../config/settings';
 import { git, notifications } from './activities';
 import { failureReason, rootApplicationFailure } from './failures';
+import { FreezeGuard } from './freezeGuard';
 import { Gates } from './gates';
 import { cancelRequestSignal, decideSignal, decideUpdate, REPORT_MEMO, reportQuery, RUN_MEMO, statusQuery, type CancelRequestV1 } from './messages';
 import { boundedReport, buildReport, reportSettingsOf, type ReportFacts, type RunReport } from './report';
@@ -72,6 +73,8 @@ export class Run {
   readonly settings: RunSettings;
   readonly gates: Gates;
   readonly saga: Saga;
+  /** Holds production rollouts while production is frozen. */
+  readonly freeze: FreezeGuard;
   /** The services the plan chose, in rollout order (set by the architect phase). */
   services: ServiceSettings[] = [];
   private cancelRequest: CancelRequestV1 | undefined;
@@ -96,6 +99,7 @@ export class Run {
     this.gates = new Gates(this.state, () => this.publish());
     this.saga = new Saga(this.state.compensations, (record) => log.error('compensation failed', { compensation: record.name, error: record.error }));
     this.listen();
+    this.freeze = new FreezeGuard(this);
     this.publish();
     this.event('run', 'started', `requested by ${input.requester}`);
   }
@@ -373,6 +377,7 @@ export class Run {
         : failureReason(err);
       log.warn('run ending without delivery', { runId: this.runId, reason: state.reason });
       for (const gate of this.gates.closePending(state.reason, new Date())) void this.announce(gate, true);
+      delete state.frozen;
       if (this.saga.size > 0) {
         this.event('run', 'rolling back', state.reason);
         await this.milestone(`Rolling back: ${state.reason}`);
@@ -434,6 +439,7 @@ export function memoOf(state: RunState): RunState {
 function currentDetails(state: RunState): string {
   const lines = [`**${state.feature}**`, '', `Status: **${state.status}** · phase: **${state.phase}${state.environment ? ` (${state.environment})` : ''}**`];
   const pending = Object.values(state.gates).filter((g) => g.status === 'pending');
+  if (state.frozen !== undefined) lines.push(`⏸ ${state.frozen.detail}`);
   for (const gate of pending) lines.push(`Waiting for ${gate.personStep ? 'a person to complete' : 'approval of'} gate **${gate.name}** until ${gate.deadlineAt}`);
   if (state.services.length > 0) lines.push(`Services: ${state.services.join(', ')}`);
   if (state.reason !== undefined && TERMINAL_STATUSES.includes(state.status)) lines.push(`Reason: ${state.reason}`);

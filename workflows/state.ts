@@ -92,7 +92,7 @@ export type GateRecord = z.infer<typeof gateRecordSchema>;
 export const auditRecordSchema = z.object({
   gate: z.string(),
   round: z.number().int(),
-  decision: z.enum(['approve', 'reject', 'auto-approve', 'expire', 'close', 'reopen']),
+  decision: z.enum(['approve', 'reject', 'auto-approve', 'expire', 'close', 'reopen', 'override']),
   by: z.string(),
   at: z.string(),
   comment: z.string().optional(),
@@ -325,6 +325,22 @@ export const tokenUsageSchema = z.object({
 });
 export type TokenUsage = z.infer<typeof tokenUsageSchema>;
 
+/** Why a production rollout is not starting: a freeze, by hand or by a window. */
+export const frozenWaitSchema = z.object({
+  /** When the run began to wait, and for which service's rollout. */
+  since: z.string(),
+  service: z.string(),
+  /** One line for people: "waiting: production frozen by lead — reason". */
+  detail: z.string(),
+  /** A freeze by hand: who, and why. */
+  by: z.string().optional(),
+  reason: z.string().optional(),
+  /** Scheduled windows open now, and when the last of them closes. */
+  windows: z.array(z.string()).optional(),
+  until: z.string().optional(),
+});
+export type FrozenWait = z.infer<typeof frozenWaitSchema>;
+
 export const runStateSchema = z.object({
   runId: z.string(),
   feature: z.string(),
@@ -354,6 +370,10 @@ export const runStateSchema = z.object({
   compensations: z.array(compensationRecordSchema),
   /** The latest checks before each environment (tests, audit, outdated report, predeploy), per service. */
   preDeployChecks: z.array(preDeployCheckSchema).optional(),
+  /** Set while a production rollout waits for a freeze to lift (by hand, or a scheduled window until `until`). */
+  frozen: frozenWaitSchema.optional(),
+  /** An approver other than the requester let this run through production freezes. */
+  freezeOverride: z.object({ by: z.string(), at: z.string(), comment: z.string() }).optional(),
   cost: z.object({ total: tokenUsageSchema, byPhase: z.record(z.string(), tokenUsageSchema) }),
   startedAt: z.string(),
   endedAt: z.string().optional(),

@@ -363,6 +363,7 @@ function summaryOf(execution: temporal.api.workflow.v1.IWorkflowExecutionInfo): 
     services: (attributes.get(SlipwayServices) ?? []).filter(Boolean),
     ...(memo?.requester ? { requester: memo.requester } : {}),
     ...(pending ? { waitingFor: { gate: pending.name, round: pending.round, since: pending.openedAt, deadlineAt: pending.deadlineAt } } : {}),
+    ...(memo?.frozen ? { held: memo.frozen.detail } : {}),
     ...(memo?.workspace ? { branch: memo.workspace.branch } : {}),
     startedAt: started,
     temporalStatus: temporal.api.enums.v1.WorkflowExecutionStatus[execution.status ?? 0]?.replace('WORKFLOW_EXECUTION_STATUS_', '') ?? 'UNKNOWN',

@@ -30,6 +30,8 @@ export async function deploy(run: Run, environment: EnvironmentSettings): Promis
   if (production) await run.milestone(`Production deploy of ${run.state.services.join(', ')} started.`);
 
   for (const service of run.services) {
+    // No production rollout starts while production is frozen; runs from before freezes existed never asked.
+    if (production && patched('production-freeze')) await run.freeze.hold(service.name);
     const summary = await rollout(run, service, environment);
     if (summary.status === 'inconclusive') {
       // No data to decide on: a person looks at the evidence; a rejection rolls back.
