@@ -106,9 +106,7 @@ export function renderReport(report: RunReport): string[] {
 
   const left = report.rollback.steps.filter((s) => s.state !== 'undone');
   section('ROLLBACK PLAN', [
-    left.length === 0 ? 'nothing of this run is left in place; to be sure:' : 'undo this run, newest change first:',
-    `  ${report.rollback.slipway}`,
-    ...(report.rollback.steps.length > 0 ? ['', 'or by hand:'] : []),
+    left.length === 0 ? 'nothing of this run is left in place to undo' : 'undo this run by hand, newest change first (Slipway does not yet roll back a delivered run itself):',
     ...report.rollback.steps.flatMap((s) => [`# ${t(s.service)} in ${t(s.environment)}, ${s.kind}${s.note ? `: ${t(s.note)}` : ''}${undone[s.state]}`, ...s.commands.map((c) => `  ${t(c)}`)]),
   ]);
   return out;

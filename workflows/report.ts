@@ -222,8 +222,7 @@ export const runReportSchema = z.object({
     ),
   }),
   rollback: z.object({
-    /** Undoes whatever of this run is still in place, newest first. */
-    slipway: z.string(),
+    /** What undoes whatever of this run is still in place, newest first, by hand (Slipway does not yet roll back a delivered run itself). */
     steps: z.array(
       z.object({
         service: z.string(),
@@ -450,7 +449,7 @@ export function buildReport(state: RunState, facts: ReportFacts | undefined, set
     documentation,
     quality,
     monitoring,
-    rollback: { slipway: `slipway rollback ${shellWord(state.runId)}`, steps },
+    rollback: { steps },
     approvals: state.approvals,
     compensations: state.compensations,
     cost: state.cost.total,
@@ -643,9 +642,8 @@ export function reportMarkdown(report: RunReport): string {
 
   out.push('## Rollback plan', '');
   const inPlace = report.rollback.steps.filter((s) => s.state !== 'undone');
-  out.push(inPlace.length === 0 ? 'Nothing of this run is left in place to undo.' : 'To undo this run, newest change first:', '', '```bash', report.rollback.slipway, '```', '');
+  out.push(inPlace.length === 0 ? 'Nothing of this run is left in place to undo.' : 'To undo this run, run these steps by hand, newest change first (Slipway does not yet roll back a delivered run itself):', '');
   if (report.rollback.steps.length > 0) {
-    out.push('By hand, the same steps:', '');
     for (const step of report.rollback.steps) {
       out.push(`- ${step.service} in ${step.environment}, ${step.kind}${step.note ? ` (${step.note})` : ''}${step.state !== 'in-place' ? ` — **${mark[step.state]}**` : ''}:`, '', '  ```bash', ...step.commands.map((c) => `  ${c}`), '  ```', '');
     }

@@ -34,7 +34,7 @@ let nowhere: string;
 const taskQueue = uniqueTaskQueue('cli');
 const everything: string[] = [];
 
-/** testSettings()'s shape as a config: dev, staging, production with a 1.5 s soak; spec and production gates lead decides; agents, so no person's steps. */
+/** testSettings()'s shape as a config: dev, staging, production with a 6 s soak (long enough for a watch started under load to see it); spec and production gates lead decides; agents, so no person's steps. */
 function config(): SlipwayConfigInput {
   return {
     repository: { path: '.' },
@@ -45,7 +45,7 @@ function config(): SlipwayConfigInput {
     environments: [
       { name: 'dev', namespace: 'dev' },
       { name: 'staging', namespace: 'staging' },
-      { name: 'production', namespace: 'production', soak: { duration: '1500ms', interval: '500ms' }, gate: { required: true, approvers: ['lead'] } },
+      { name: 'production', namespace: 'production', soak: { duration: '6s', interval: '2s' }, gate: { required: true, approvers: ['lead'] } },
     ],
     gates: { spec: { required: true, approvers: ['lead'] }, migrationReview: { required: false }, manifestReview: { required: false } },
     approvers: [{ id: 'lead' }],
@@ -222,12 +222,13 @@ describe('a run from start to report, through the CLI', () => {
     expect(report.stdout).toMatch(new RegExp(`^  run +${runId}$`, 'm'));
     expect(report.stdout).toMatch(/^ {2}status +succeeded$/m);
     for (const section of ['SERVICES MODIFIED', 'MIGRATIONS APPLIED', 'DEPLOYMENTS', 'OBSERVABILITY', 'DOCUMENTATION', 'QUALITY METRICS', 'ROLLBACK PLAN']) expect(report.stdout).toContain(`\n${section}\n`);
-    expect(report.stdout).toContain(`\n    slipway rollback ${runId}\n`);
+    expect(report.stdout).toMatch(/\nROLLBACK PLAN\n {2}undo this run by hand, newest change first/);
+    expect(report.stdout).not.toContain('slipway rollback');
     const markdown = await slipway(['report', runId, '--markdown'], { token: 'alice' });
     expect(markdown.stdout).toMatch(/^# Run report: Add real-time notifications/);
     expect(markdown.stdout).toContain('- Status: **succeeded**');
     const json = await slipway(['report', runId, '--json'], { token: 'alice' });
-    expect(JSON.parse(json.stdout)).toMatchObject({ runId, final: true, report: { runId, status: 'succeeded', rollback: { slipway: `slipway rollback ${runId}` } } });
+    expect(JSON.parse(json.stdout)).toMatchObject({ runId, final: true, report: { runId, status: 'succeeded', rollback: { steps: expect.any(Array) } } });
 
     const evidence = await slipway(['evidence', runId, '--service', 'messages', '--env', 'production'], { token: 'alice' });
     expect(evidence).toMatchObject({ code: 0, stderr: '' });
