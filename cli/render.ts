@@ -309,7 +309,7 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
     const earlier = state.timeline.length - shown.length + state.timelineDropped;
     lines.push(`  timeline${earlier > 0 ? style.dim(` (${earlier} earlier)`) : ''}`);
     for (const event of shown) {
-      lines.push(`    ${style.dim(formatClock(event.at, utc))}  ${event.phase.padEnd(14)}${oneLine(event.event)}${event.detail ? style.dim(` ${marks.dash} ${oneLine(event.detail)}`) : ''}`);
+      lines.push(`    ${style.dim(formatClock(event.at, utc))}  ${event.phase.padEnd(13)} ${oneLine(event.event)}${event.detail ? style.dim(` ${marks.dash} ${oneLine(event.detail)}`) : ''}`);
     }
   }
 
