@@ -42,5 +42,16 @@ export function verificationDetail(verification: Verification, max: number): str
   const head = `${outcome}${verification.ms !== undefined ? ` after ${(verification.ms / 1000).toFixed(1)} s` : ''}`;
   const output = verification.output?.trim();
   if (output === undefined || output === '') return head;
+  // A pass needs only its count; a failure keeps the output's end, where the failing test is.
+  const summary = verification.status === 'passed' ? testSummary(output) : undefined;
+  if (summary !== undefined) return clipTail(`${head}: ${summary}`, max);
   return `${head}\n${clipTail(output, Math.max(0, max - head.length - 1))}`;
+}
+
+/** The count a test runner prints at its end: node's TAP summary (`# tests 4`, `# pass 4` …) or jest's `Tests:` line. */
+export function testSummary(output: string): string | undefined {
+  const tap = (key: string) => output.match(new RegExp(`^# ${key} (\\d+)\\s*$`, 'm'))?.[1];
+  const tests = tap('tests');
+  if (tests !== undefined) return `${tests} tests, ${tap('pass') ?? '0'} passed, ${tap('fail') ?? '0'} failed`;
+  return output.match(/^Tests:\s+(.+?)\s*$/m)?.[1];
 }

@@ -111,6 +111,15 @@ describe('verification against an environment', () => {
     expect(detail.length).toBeLessThanOrEqual(1_000);
   });
 
+  test("a passing verification says how many tests passed instead of its output's tail", () => {
+    const tap = '# Subtest: is ready\nok 1 - is ready\n1..2\n# tests 4\n# suites 2\n# pass 4\n# fail 0\n# duration_ms 2373.8\n';
+    expect(verificationDetail({ command: 'npm run smoke', status: 'passed', ms: 14_000, output: tap }, 1_000)).toBe('`npm run smoke` passed after 14.0 s: 4 tests, 4 passed, 0 failed');
+    const jest = 'PASS test/a.test.ts\nTests:       2 passed, 2 total\nTime: 1 s\n';
+    expect(verificationDetail({ command: 'npm run smoke', status: 'passed', ms: 1_000, output: jest }, 1_000)).toBe('`npm run smoke` passed after 1.0 s: 2 passed, 2 total');
+    // Output a runner did not summarise keeps its tail.
+    expect(verificationDetail({ command: './smoke.sh', status: 'passed', ms: 1_000, output: 'all good' }, 1_000)).toBe('`./smoke.sh` passed after 1.0 s\nall good');
+  });
+
   test('config: verify names configured environments and needs the network; a world gives the services file', () => {
     expect(() => parseConfig({ ...base, services: [{ name: 'messages', path: 'm', verify: { qa: 'npm run smoke' } }], sandbox: { network: { commands: ['verify'] } } })).toThrow(/services\.0\.verify\.qa: "qa" is not listed under environments/);
     expect(() => parseConfig({ ...base, services: [{ name: 'messages', path: 'm', verify: { dev: 'npm run smoke' } }] })).toThrow(ConfigError);
