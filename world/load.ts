@@ -85,9 +85,10 @@ export interface LoadStats {
   calls: Record<string, Record<string, Record<string, Record<string, number>>>>;
   /** namespace → service → calls not sent because the target already had maxInFlight open. */
   shed: Record<string, Record<string, number>>;
+  /** Calls open now, over all targets. */
   inFlight: number;
-  /** Where traffic goes now. */
-  targets: { namespace: string; service: string; address: string }[];
+  /** Where traffic goes now, with the calls open to each (at most maxInFlight). */
+  targets: { namespace: string; service: string; address: string; inFlight: number }[];
 }
 
 export interface LoadGenerator {
@@ -287,7 +288,7 @@ export function startLoad(options: LoadOptions): LoadGenerator {
         calls: structuredClone(counts),
         shed: structuredClone(shed),
         inFlight,
-        targets: [...targets.values()].map((t) => ({ namespace: t.namespace, service: t.service, address: t.address })),
+        targets: [...targets.values()].map((t) => ({ namespace: t.namespace, service: t.service, address: t.address, inFlight: t.inFlight })),
       };
     },
   };

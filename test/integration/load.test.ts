@@ -127,7 +127,8 @@ describe('the load generator', () => {
     const hungCodes = byCode(second, 'staging', 'messages');
     expect(Object.keys(hungCodes)).toEqual(['DeadlineExceeded']);
     expect(second.shed.staging?.messages ?? 0).toBeGreaterThan(20);
-    expect(second.inFlight).toBeLessThanOrEqual(5);
+    // (Per target: the healthy ones may have a call of their own open at this instant.)
+    expect(second.targets.find((t) => t.namespace === 'staging' && t.service === 'messages')?.inFlight).toBeLessThanOrEqual(5);
 
     // The services really served the calls: their own metrics count them.
     const served = await (await fetch(`${messages.http}/metrics`)).text();
