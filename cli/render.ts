@@ -3,7 +3,7 @@
  * draw it, and so can anything else that shows a run (the demo). Pure: no clock, no terminal.
  */
 import type { FreezeReply } from '../api/schemas';
-import type { AnalysisSummary, GateRecord, RolloutSummary, RunState, RunStatus } from '../workflows/state';
+import { progressOf, type AnalysisSummary, type GateRecord, type RolloutSummary, type RunState, type RunStatus } from '../workflows/state';
 
 export interface RenderOptions {
   /** Timeline events to show, the newest last; 0 shows none. Default 5. */
@@ -231,7 +231,8 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
     const fourEyes = gate.fourEyes ? `, not ${oneLine(state.requester)} (four-eyes)` : '';
     const round = gate.round > 1 ? ` (round ${gate.round})` : '';
     const left = options.now !== undefined ? ` (in ${formatDuration(new Date(gate.deadlineAt).getTime() - options.now.getTime())})` : '';
-    lines.push(`  ${style.yellow(marks.here)} ${style.bold(`gate ${gate.name}${round} is waiting`)} ${marks.dash} ${who}${fourEyes}; expires ${formatDateTime(gate.deadlineAt, utc)}${left}`);
+    const progress = gate.approvalsRequired !== undefined ? `${oneLine(progressOf(gate))}; ` : '';
+    lines.push(`  ${style.yellow(marks.here)} ${style.bold(`gate ${gate.name}${round} is waiting`)} ${marks.dash} ${progress}${who}${fourEyes}; expires ${formatDateTime(gate.deadlineAt, utc)}${left}`);
     const asks = gate.summary.split('\n').map(oneLine).filter(Boolean);
     const shown = asks.slice(0, options.gateSummaryLines ?? 6);
     for (const line of shown) lines.push(`      ${line}`);

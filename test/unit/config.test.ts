@@ -25,7 +25,7 @@ test('the example config describes the local world, with durations in millisecon
   const config = await loadConfig(join(root, 'slipway.config.example.yaml'));
   expect(config.services.map((s) => s.name)).toEqual(['messages', 'notifications']);
   expect(config.environments.at(-1)?.soak).toEqual({ duration: 60_000, interval: 10_000 });
-  expect(config.gates.spec).toEqual({ required: true, approvers: [], deadline: 72 * 3_600_000 });
+  expect(config.gates.spec).toEqual({ required: true, approvers: [], approvals: 1, deadline: 72 * 3_600_000 });
   expect(config.world?.dir).toBe(join(root, '.slipway/world'));
   expect(config.repository.path).toBe(join(root, '.slipway/world/sample/repo'));
   expect(config.sandbox.cacheMounts).toEqual([{ path: join(root, '.slipway/world/sample/npm-cache'), env: 'NPM_CONFIG_CACHE' }]);
@@ -43,7 +43,7 @@ test('defaults fill what a minimal file leaves out, and the run settings carry n
     name: 'production',
     namespace: 'default',
     soak: { duration: 900_000, interval: 15_000 },
-    gate: { required: true, approvers: ['lead'], deadline: 86_400_000 },
+    gate: { required: true, approvers: ['lead'], approvals: 1, deadline: 86_400_000 },
     verification: { timeout: 900_000, endpoints: { host: '{{service}}.{{namespace}}.svc.cluster.local' } },
   });
   expect(settings.services).toEqual([{ name: 'messages', path: 'services/messages', commands: {}, slo: config.services[0]?.slo, verify: {}, checks: { auditUnavailable: 'required' } }]);
