@@ -228,7 +228,8 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
 
   for (const gate of gates.filter((g) => g.status === 'pending')) {
     const who = gate.approvers.length > 0 ? `approvers: ${gate.approvers.map(oneLine).join(', ')}` : 'any approver';
-    const fourEyes = gate.fourEyes ? `, not ${oneLine(state.requester)} (four-eyes)` : '';
+    // Above one approval the requester never counts, four-eyes or not.
+    const fourEyes = gate.fourEyes || gate.approvalsRequired !== undefined ? `, not ${oneLine(state.requester)} (four-eyes)` : '';
     const round = gate.round > 1 ? ` (round ${gate.round})` : '';
     const left = options.now !== undefined ? ` (in ${formatDuration(new Date(gate.deadlineAt).getTime() - options.now.getTime())})` : '';
     const progress = gate.approvalsRequired !== undefined ? `${oneLine(progressOf(gate))}; ` : '';

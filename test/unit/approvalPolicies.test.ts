@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../config/load';
+import { gateBlocks } from '../../activities/slack/messages';
 import { resolveRunSettings } from '../../config/settings';
 import { Gates } from '../../workflows/gates';
 import { progressOf, type RunState } from '../../workflows/state';
@@ -79,6 +80,19 @@ test("a person's step reopened keeps the number of approvals it needs", () => {
   gates.apply({ gate: 'plan', decision: 'approve', approver: 'lead' }, now);
   gates.apply({ gate: 'plan', decision: 'approve', approver: 'sre' }, now);
   expect(gates.reopen(first, ['missing'], 'write plan.md', now)).toMatchObject({ round: 2, approvalsRequired: 2, approvedBy: [] });
+});
+
+test('the Slack gate message says how far the approvals have got, with their comments, and keeps its buttons until the gate opens', () => {
+  const { gates } = newGates();
+  gates.open({ name: 'production', rule: rule(2, ['lead', 'sre', 'ops']), summary: 'deploy', fourEyes: true }, now);
+  const pending = gates.apply({ gate: 'production', decision: 'approve', approver: 'lead', comment: 'dashboards fine' }, now);
+  const shown = JSON.stringify(gateBlocks({ runId: 'run-1', feature: 'f', gate: pending }).blocks);
+  expect(shown).toContain('1 of 2 approvals: lead\\nlead: dashboards fine');
+  expect(shown).toContain('slipway_gate_approve');
+  const approved = gates.apply({ gate: 'production', decision: 'approve', approver: 'sre' }, now);
+  const done = JSON.stringify(gateBlocks({ runId: 'run-1', feature: 'f', gate: approved }).blocks);
+  expect(done).toContain('Approved by *lead, sre*');
+  expect(done).not.toContain('slipway_gate_approve');
 });
 
 const write = async (text: string) => {

@@ -117,6 +117,14 @@ describe('renderRun', () => {
     expect(lines).toContain(`      when it is committed: slipway approve ${RUN} tasks`);
   });
 
+  test('a gate that needs several approvals shows how far it has got', () => {
+    const approvedBy = [{ by: 'lead', at: '2026-11-25T12:04:00.000Z', via: 'api' as const }];
+    const state = runInProduction({ status: 'awaiting-approval', gates: { production: pendingGate('production', { approvers: ['lead', 'sre', 'ops'], approvalsRequired: 2, approvedBy }) } as RunState['gates'] });
+    expect(renderRun(state, { utc: true })).toContain('  ▶ gate production is waiting — 1 of 2 approvals: lead; approvers: lead, sre, ops, not alice (four-eyes); expires 2026-11-28 12:03');
+    const spec = runInProduction({ status: 'awaiting-approval', gates: { spec: pendingGate('spec', { fourEyes: false, approvers: [], approvalsRequired: 2, approvedBy: [] }) } as RunState['gates'] });
+    expect(renderRun(spec, { utc: true })).toContain('  ▶ gate spec is waiting — 0 of 2 approvals; any approver, not alice (four-eyes); expires 2026-11-28 12:03');
+  });
+
   test('a rolled-back run shows why, the failed rollout, the failing soak and what was undone', () => {
     const state = runInProduction({
       status: 'rolled-back',
