@@ -143,6 +143,13 @@ function statusText(status: RunStatus, style: Style, marks: Marks): string {
   }
 }
 
+/** What `slipway approve`/`reject` says it did; an approval that leaves the gate waiting for others says how far it has got. */
+export function decisionLine(runId: string, decision: 'approve' | 'reject', gate: GateRecord): string {
+  const which = `gate ${gate.name} (round ${gate.round}) of ${runId}`;
+  if (decision === 'approve' && gate.status === 'pending') return `approval recorded on ${which}: ${oneLine(progressOf(gate))}; it waits for the others`;
+  return `${decision === 'approve' ? 'approved' : 'rejected'} ${which} as ${oneLine(gate.decidedBy ?? '?')}`;
+}
+
 function gateMark(gate: GateRecord, style: Style, marks: Marks): string {
   const by = gate.decidedBy ? ` ${oneLine(gate.decidedBy)}` : '';
   switch (gate.status) {
