@@ -173,7 +173,7 @@ export class Gates {
       if (decided && record.status === 'pending') {
         onProgress?.(record);
         // Workflow time: replays see the same clock.
-        timeoutMs = Math.max(0, Date.parse(record.deadlineAt) - Date.now());
+        timeoutMs = Math.max(1, Date.parse(record.deadlineAt) - Date.now());
         continue;
       }
       if (!decided) {
