@@ -216,4 +216,3 @@ export class Gates {
     this.state.approvals.push(entry);
   }
 }
-
