@@ -19,6 +19,7 @@ const rejectionStatus: Record<string, number> = {
   [DecisionRejection.GateNotPending]: 409,
   [DecisionRejection.ApproverNotAllowed]: 403,
   [DecisionRejection.FourEyes]: 403,
+  [DecisionRejection.AlreadyApproved]: 409,
   [DecisionRejection.CommentRequired]: 400,
   [DecisionRejection.InvalidDecision]: 400,
   [FreezeRejection.AlreadyFrozen]: 409,

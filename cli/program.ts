@@ -5,7 +5,7 @@ import { PHASES, RUN_STATUSES, type RunStatus } from '../workflows/state';
 import { ApiClient } from './apiClient';
 import { resolveTarget, ROLES, type Role, type Surroundings } from './credentials';
 import { CliError, EXIT, EXIT_CODES_HELP, exitCodeForOutcome, type ExitCode } from './exitCodes';
-import { oneLine, renderFreeze, renderRun } from './render';
+import { decisionLine, oneLine, renderFreeze, renderRun } from './render';
 import { renderReport } from './report';
 import { renderEvidence, renderRunList } from './tables';
 import { ChangedLines, RedrawnBlock, type Output } from './terminal';
@@ -165,8 +165,7 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
     const flags = flagsOf(command);
     const reply = await (await connect(flags)).decide(runId, gate, decision, comment);
     const record = reply.body.gate;
-    const verb = decision === 'approve' ? 'approved' : 'rejected';
-    emit(flags, reply, () => [`${verb} gate ${record.name} (round ${record.round}) of ${runId} as ${oneLine(record.decidedBy ?? '?')}`, `  follow it: slipway watch ${runId}`]);
+    emit(flags, reply, () => [decisionLine(runId, decision, record), `  follow it: slipway watch ${runId}`]);
   };
 
   program

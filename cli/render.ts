@@ -3,7 +3,7 @@
  * draw it, and so can anything else that shows a run (the demo). Pure: no clock, no terminal.
  */
 import type { FreezeReply } from '../api/schemas';
-import type { AnalysisSummary, GateRecord, RolloutSummary, RunState, RunStatus } from '../workflows/state';
+import { progressOf, type AnalysisSummary, type GateRecord, type RolloutSummary, type RunState, type RunStatus } from '../workflows/state';
 
 export interface RenderOptions {
   /** Timeline events to show, the newest last; 0 shows none. Default 5. */
@@ -143,6 +143,13 @@ function statusText(status: RunStatus, style: Style, marks: Marks): string {
   }
 }
 
+/** What `slipway approve`/`reject` says it did; an approval that leaves the gate waiting for others says how far it has got. */
+export function decisionLine(runId: string, decision: 'approve' | 'reject', gate: GateRecord): string {
+  const which = `gate ${gate.name} (round ${gate.round}) of ${runId}`;
+  if (decision === 'approve' && gate.status === 'pending') return `approval recorded on ${which}: ${oneLine(progressOf(gate))}; it waits for the others`;
+  return `${decision === 'approve' ? 'approved' : 'rejected'} ${which} as ${oneLine(gate.decidedBy ?? '?')}`;
+}
+
 function gateMark(gate: GateRecord, style: Style, marks: Marks): string {
   const by = gate.decidedBy ? ` ${oneLine(gate.decidedBy)}` : '';
   switch (gate.status) {
@@ -228,10 +235,12 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
 
   for (const gate of gates.filter((g) => g.status === 'pending')) {
     const who = gate.approvers.length > 0 ? `approvers: ${gate.approvers.map(oneLine).join(', ')}` : 'any approver';
-    const fourEyes = gate.fourEyes ? `, not ${oneLine(state.requester)} (four-eyes)` : '';
+    // Above one approval the requester never counts, four-eyes or not.
+    const fourEyes = gate.fourEyes || gate.approvalsRequired !== undefined ? `, not ${oneLine(state.requester)} (four-eyes)` : '';
     const round = gate.round > 1 ? ` (round ${gate.round})` : '';
     const left = options.now !== undefined ? ` (in ${formatDuration(new Date(gate.deadlineAt).getTime() - options.now.getTime())})` : '';
-    lines.push(`  ${style.yellow(marks.here)} ${style.bold(`gate ${gate.name}${round} is waiting`)} ${marks.dash} ${who}${fourEyes}; expires ${formatDateTime(gate.deadlineAt, utc)}${left}`);
+    const progress = gate.approvalsRequired !== undefined ? `${oneLine(progressOf(gate))}; ` : '';
+    lines.push(`  ${style.yellow(marks.here)} ${style.bold(`gate ${gate.name}${round} is waiting`)} ${marks.dash} ${progress}${who}${fourEyes}; expires ${formatDateTime(gate.deadlineAt, utc)}${left}`);
     const asks = gate.summary.split('\n').map(oneLine).filter(Boolean);
     const shown = asks.slice(0, options.gateSummaryLines ?? 6);
     for (const line of shown) lines.push(`      ${line}`);

@@ -1,5 +1,6 @@
 import ms from 'ms';
 import { z } from 'zod';
+import { expandApprovers } from './approverGroups';
 import { instantOf, isTimeZone, localDateTime, minuteOfDay, minuteOfWeek, WEEKDAYS } from './freezeWindows';
 import { sandboxSchema } from './sandbox';
 
@@ -25,8 +26,10 @@ const envVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be the NAME of a
 
 export const gatePolicySchema = z.object({
   required: z.boolean().prefault(true),
-  /** Approver ids (see `approvers`); empty means every approver may decide. */
+  /** Approver ids and group names (see `approvers` and `approverGroups`); empty means every approver may decide. */
   approvers: z.array(identifier).prefault([]),
+  /** Distinct approvers the gate needs. Above 1, the run's requester never counts (four-eyes); a rejection by any of them rejects at once. */
+  approvals: z.number().int().min(1).prefault(1),
   deadline: durationSchema.prefault('72h'),
 });
 
@@ -423,7 +426,7 @@ export const slipwayConfigSchema = z
         migrationReview: gatePolicySchema.prefault({ required: true, approvers: [], deadline: '72h' }),
         manifestReview: gatePolicySchema.prefault({ required: true, approvers: [], deadline: '72h' }),
         /** Without an `llm` section, each agent's step is a person's: the gate waits until they say it is done. */
-        personSteps: gatePolicySchema.omit({ required: true }).prefault({ approvers: [], deadline: '7d' }),
+        personSteps: gatePolicySchema.omit({ required: true, approvals: true }).prefault({ approvers: [], deadline: '7d' }),
       })
       .prefault({
         spec: { required: true, approvers: [], deadline: '72h' },
@@ -432,6 +435,8 @@ export const slipwayConfigSchema = z
         personSteps: { approvers: [], deadline: '7d' },
       }),
     approvers: z.array(approverSchema).prefault([]),
+    /** Named groups of approver ids (e.g. `team-leads: [lead, ana]`) that a gate's `approvers` may name instead of listing each person. */
+    approverGroups: z.record(identifier, z.array(identifier).min(1, 'a group needs at least one approver')).prefault({}),
     prometheus: z
       .object({
         url: z.url(),
@@ -540,14 +545,32 @@ export const slipwayConfigSchema = z
   })
   .superRefine((config, ctx) => {
     const approverIds = new Set(config.approvers.map((a) => a.id));
-    const checkApprovers = (list: string[], path: (string | number)[]) =>
-      list.forEach((id, i) => {
-        if (!approverIds.has(id)) {
-          ctx.addIssue({ code: 'custom', path: [...path, i], message: `"${id}" is not listed under approvers` });
+    for (const [group, members] of Object.entries(config.approverGroups)) {
+      if (approverIds.has(group)) ctx.addIssue({ code: 'custom', path: ['approverGroups', group], message: `"${group}" is both an approver id and a group name` });
+      members.forEach((id, i) => {
+        if (!approverIds.has(id)) ctx.addIssue({ code: 'custom', path: ['approverGroups', group, i], message: `"${id}" is not listed under approvers` });
+      });
+    }
+    const checkGate = (gate: { approvers: string[]; approvals?: number }, path: (string | number)[]) => {
+      gate.approvers.forEach((name, i) => {
+        if (!approverIds.has(name) && config.approverGroups[name] === undefined) {
+          ctx.addIssue({ code: 'custom', path: [...path, 'approvers', i], message: `"${name}" is not listed under approvers nor under approverGroups` });
         }
       });
-    for (const [name, gate] of Object.entries(config.gates)) checkApprovers(gate.approvers, ['gates', name, 'approvers']);
-    config.environments.forEach((env, i) => checkApprovers(env.gate.approvers, ['environments', i, 'gate', 'approvers']));
+      const approvals = gate.approvals ?? 1;
+      if (approvals === 1) return;
+      const eligible = gate.approvers.length > 0 ? expandApprovers(gate.approvers, config.approverGroups) : [...approverIds];
+      // The requester never counts above one approval, and may be any of them: a run must be approvable whoever asked.
+      if (approvals > eligible.length - 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'approvals'],
+          message: `${approvals} approvals need ${approvals + 1} people who may approve (the requester never counts), but ${eligible.length === 0 ? 'no approvers are listed' : `only ${eligible.length} may: ${eligible.join(', ')}`}`,
+        });
+      }
+    };
+    for (const [name, gate] of Object.entries(config.gates)) checkGate(gate, ['gates', name]);
+    config.environments.forEach((env, i) => checkGate(env.gate, ['environments', i, 'gate']));
     const unique = (names: string[], path: string) =>
       names.forEach((name, i) => {
         if (names.indexOf(name) !== i) ctx.addIssue({ code: 'custom', path: [path, i, 'name'], message: `duplicate name "${name}"` });

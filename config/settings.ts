@@ -4,9 +4,11 @@
  * Holds no secrets, only the names of the variables that hold them. Types only come from the
  * config schema, so there is one source for each shape.
  */
+import { expandApprovers } from './approverGroups';
 import type { AnalysisConfig, EnvironmentConfig, FreezeWindowConfig, GatePolicy, LlmConfig, ObservabilityConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig, WatchConfig } from './schema';
 
-export type GateRule = GatePolicy;
+/** `approvals` is absent in runs started before approval policies (it means 1); `approvers` holds ids only (groups expanded). */
+export type GateRule = Omit<GatePolicy, 'approvals'> & { approvals?: number };
 export type ServiceSettings = ServiceConfig;
 /** `soak.duration` and `soak.interval` are milliseconds. */
 export type EnvironmentSettings = EnvironmentConfig;
@@ -50,18 +52,21 @@ export type ImagesSettings = NonNullable<SlipwayConfig['images']>;
 export function resolveRunSettings(config: SlipwayConfig): RunSettings {
   const { watch, ...analysis } = config.analysis;
   // A person's step always waits for that person; config only says who may confirm it and for how long.
-  const personStep: GateRule = { required: true, ...config.gates.personSteps };
+  // A run carries who may decide each gate by id: editing a group later never changes a running run.
+  const expand = <G extends { approvers: string[] }>(gate: G): G => ({ ...gate, approvers: expandApprovers(gate.approvers, config.approverGroups) });
+  const personStep: GateRule = expand({ required: true, ...config.gates.personSteps });
+  const environments = config.environments.map((e) => ({ ...e, gate: expand(e.gate) }));
   return structuredClone({
     repository: config.repository,
     services: config.services,
-    environments: config.world !== undefined ? config.environments.map((e) => withWorldEndpoints(e, config.world?.dir ?? '')) : config.environments,
+    environments: config.world !== undefined ? environments.map((e) => withWorldEndpoints(e, config.world?.dir ?? '')) : environments,
     gates: {
-      spec: config.gates.spec,
+      spec: expand(config.gates.spec),
       plan: personStep,
       tasks: personStep,
       implement: personStep,
-      'migration-review': config.gates.migrationReview,
-      'manifest-review': config.gates.manifestReview,
+      'migration-review': expand(config.gates.migrationReview),
+      'manifest-review': expand(config.gates.manifestReview),
     },
     analysis,
     ...(watch !== undefined ? { watch } : {}),

@@ -1,7 +1,7 @@
 import { ApplicationFailure, condition } from '@temporalio/workflow';
 import type { GateRule } from '../config/settings';
 import { DecisionRejection, type DecisionV1 } from './messages';
-import { clip, LIMITS, type AuditRecord, type GateRecord, type RunState } from './state';
+import { clip, LIMITS, progressOf, type AuditRecord, type GateRecord, type RunState } from './state';
 
 export type GateOutcome = { approved: true; record: GateRecord } | { approved: false; record: GateRecord; comment: string };
 
@@ -66,10 +66,19 @@ export class Gates {
         DecisionRejection.ApproverNotAllowed,
       );
     }
-    if (decision.decision === 'approve' && gate.fourEyes && decision.approver === this.state.requester) {
+    const required = gate.approvalsRequired ?? 1;
+    // Above one approval the requester never counts, on every gate: N approvals mean N people besides them.
+    if (decision.decision === 'approve' && (gate.fourEyes || required > 1) && decision.approver === this.state.requester) {
       throw ApplicationFailure.nonRetryable(
-        `${decision.approver} requested run ${this.state.runId} and may not also approve gate "${gate.name}" (four-eyes rule)`,
+        `${decision.approver} requested run ${this.state.runId} and may not also approve gate "${gate.name}" (four-eyes rule${required > 1 ? `: the requester never counts toward its ${required} approvals` : ''})`,
         DecisionRejection.FourEyes,
+      );
+    }
+    const earlier = decision.decision === 'approve' ? gate.approvedBy?.find((a) => a.by === decision.approver) : undefined;
+    if (earlier !== undefined) {
+      throw ApplicationFailure.nonRetryable(
+        `${decision.approver} already approved gate "${gate.name}" of run ${this.state.runId} at ${earlier.at} (${progressOf(gate)}): it needs ${required} different approvers`,
+        DecisionRejection.AlreadyApproved,
       );
     }
     if (decision.decision === 'reject' && (decision.comment ?? '').trim() === '') {
@@ -80,10 +89,14 @@ export class Gates {
     }
   }
 
-  /** Records a validated decision. */
+  /**
+   * Records a validated decision. An approval of a gate that needs several is recorded and keeps
+   * the gate pending until enough distinct approvers have approved; a rejection decides at once.
+   */
   apply(decision: DecisionV1, now: Date): GateRecord {
     const gate = this.state.gates[decision.gate];
     if (gate === undefined) throw new Error(`no gate ${decision.gate}`);
+    if (decision.decision === 'approve' && (gate.approvalsRequired ?? 1) > 1) return this.approveOneOfMany(gate, decision, now);
     gate.status = decision.decision === 'approve' ? 'approved' : 'rejected';
     gate.decidedBy = decision.approver;
     gate.decidedAt = now.toISOString();
@@ -102,6 +115,23 @@ export class Gates {
     return { ...gate };
   }
 
+  private approveOneOfMany(gate: GateRecord, decision: DecisionV1, now: Date): GateRecord {
+    const at = now.toISOString();
+    const comment = decision.comment?.trim() ? clip(decision.comment.trim(), LIMITS.detail) : undefined;
+    const via = decision.via ?? 'api';
+    const approvals = (gate.approvedBy ??= []);
+    approvals.push({ by: decision.approver, at, ...(comment ? { comment } : {}), via });
+    this.audit({ gate: gate.name, round: gate.round, decision: 'approve', by: decision.approver, at, ...(comment ? { comment } : {}), via });
+    if (approvals.length >= (gate.approvalsRequired ?? 1)) {
+      gate.status = 'approved';
+      gate.decidedBy = approvals.map((a) => a.by).join(', ');
+      gate.decidedAt = at;
+      if (comment) gate.comment = comment;
+    }
+    this.onChange();
+    return { ...gate, approvedBy: [...approvals] };
+  }
+
   /**
    * Opens the gate (or a new round of it). A gate that config does not require is
    * approved at once by policy, with an audit record saying so.
@@ -118,6 +148,7 @@ export class Gates {
       approvers: [...spec.rule.approvers],
       fourEyes: spec.fourEyes ?? false,
       ...(spec.personStep ? { personStep: true } : {}),
+      ...((spec.rule.approvals ?? 1) > 1 ? { approvalsRequired: spec.rule.approvals, approvedBy: [] } : {}),
     };
     this.state.gates[spec.name] = record;
     if (!spec.rule.required) {
@@ -130,11 +161,21 @@ export class Gates {
     return record;
   }
 
-  /** Waits for a decision on an open gate; throws `GateExpired` when its deadline passes first. */
-  async wait(record: GateRecord): Promise<GateOutcome> {
-    if (record.status === 'pending') {
-      const timeoutMs = Math.max(0, Date.parse(record.deadlineAt) - Date.parse(record.openedAt));
-      const decided = await condition(() => record.status !== 'pending', timeoutMs);
+  /**
+   * Waits for a decision on an open gate; throws `GateExpired` when its deadline passes first.
+   * `onProgress` hears of each approval that leaves a gate needing several still pending.
+   */
+  async wait(record: GateRecord, onProgress?: (record: GateRecord) => void): Promise<GateOutcome> {
+    let timeoutMs = Math.max(0, Date.parse(record.deadlineAt) - Date.parse(record.openedAt));
+    while (record.status === 'pending') {
+      const seen = record.approvedBy?.length ?? 0;
+      const decided = await condition(() => record.status !== 'pending' || (record.approvedBy?.length ?? 0) !== seen, timeoutMs);
+      if (decided && record.status === 'pending') {
+        onProgress?.(record);
+        // Workflow time: replays see the same clock.
+        timeoutMs = Math.max(1, Date.parse(record.deadlineAt) - Date.now());
+        continue;
+      }
       if (!decided) {
         record.status = 'expired';
         record.decidedAt = record.deadlineAt;
@@ -153,7 +194,7 @@ export class Gates {
    */
   reopen(record: GateRecord, problems: string[], summary: string, now: Date): GateRecord {
     this.audit({ gate: record.name, round: record.round, decision: 'reopen', by: 'slipway', at: now.toISOString(), comment: clip(problems.join('; '), LIMITS.detail), via: 'run' });
-    const rule = { required: true, approvers: record.approvers, deadline: Date.parse(record.deadlineAt) - Date.parse(record.openedAt) };
+    const rule = { required: true, approvers: record.approvers, deadline: Date.parse(record.deadlineAt) - Date.parse(record.openedAt), ...(record.approvalsRequired !== undefined ? { approvals: record.approvalsRequired } : {}) };
     const text = `Slipway checked what was committed and found:\n${problems.map((p) => `- ${p}`).join('\n')}\n\n${summary}`;
     return this.open({ name: record.name, rule, summary: text, fourEyes: record.fourEyes, personStep: true }, now);
   }

@@ -29,6 +29,8 @@ export const DecisionRejection = {
   ApproverNotAllowed: 'ApproverNotAllowed',
   CommentRequired: 'CommentRequired',
   FourEyes: 'FourEyes',
+  /** The approver already approved this round of a gate that needs several. */
+  AlreadyApproved: 'AlreadyApproved',
   InvalidDecision: 'InvalidDecision',
 } as const;
 

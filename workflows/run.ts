@@ -26,6 +26,7 @@ import {
   emptyUsage,
   initialRunState,
   LIMITS,
+  progressOf,
   TERMINAL_STATUSES,
   type GateRecord,
   type Phase,
@@ -252,12 +253,25 @@ export class Run {
       const message = await this.announce(record, false);
       if (message !== undefined) record.message = message;
     }
+    // A gate that needs several approvals updates its message after each; in order, so "1 of 2" never lands after "approved".
+    let messageUpdates: Promise<unknown> = Promise.resolve();
+    const updateMessage = (snapshot: GateRecord) => {
+      messageUpdates = messageUpdates.then(() => this.announce(snapshot, false));
+      this.background.push(messageUpdates);
+    };
     let outcome;
     try {
-      outcome = await this.gates.wait(record);
+      outcome = await this.gates.wait(record, (progress) => {
+        this.event(this.state.phase, `gate ${progress.name} approved by ${progress.approvedBy?.at(-1)?.by ?? 'someone'}`, progressOf(progress));
+        this.publish();
+        updateMessage({ ...progress, approvedBy: [...(progress.approvedBy ?? [])] });
+      });
     } finally {
       // A gate still pending here means the run is ending; conclude() closes it.
-      if (record.decidedBy !== 'policy' && record.status !== 'pending') void this.announce(record, true);
+      if (record.decidedBy !== 'policy' && record.status !== 'pending') {
+        if (record.approvalsRequired !== undefined) updateMessage({ ...record, approvedBy: [...(record.approvedBy ?? [])] });
+        else void this.announce(record, true);
+      }
     }
     this.state.status = 'running';
     this.event(this.state.phase, `gate ${record.name} ${record.status}`, record.decidedBy !== undefined ? `by ${record.decidedBy}` : undefined);

@@ -78,6 +78,10 @@ export const gateRecordSchema = z.object({
   approvers: z.array(z.string()),
   /** The run's requester may not approve this gate (four-eyes). */
   fourEyes: z.boolean(),
+  /** Distinct approvals the gate needs, when more than one (the requester never counts); absent means 1. */
+  approvalsRequired: z.number().int().optional(),
+  /** The approvals so far of a gate that needs more than one, in order. */
+  approvedBy: z.array(z.object({ by: z.string(), at: z.string(), comment: z.string().optional(), via: z.enum(['api', 'slack', 'temporal']) })).optional(),
   /** A person's step (no LLM configured): approving says the work is committed; Slipway then checks it. */
   personStep: z.boolean().optional(),
   decidedBy: z.string().optional(),
@@ -87,6 +91,12 @@ export const gateRecordSchema = z.object({
   message: slackMessageSchema.optional(),
 });
 export type GateRecord = z.infer<typeof gateRecordSchema>;
+
+/** How far a gate that needs several approvals has got, e.g. "1 of 2 approvals: lead". */
+export function progressOf(gate: Pick<GateRecord, 'approvalsRequired' | 'approvedBy'>): string {
+  const approvals = gate.approvedBy ?? [];
+  return `${approvals.length} of ${gate.approvalsRequired ?? 1} approvals${approvals.length > 0 ? `: ${approvals.map((a) => a.by).join(', ')}` : ''}`;
+}
 
 /** One decision on one gate: the audit trail of who let the run through. */
 export const auditRecordSchema = z.object({

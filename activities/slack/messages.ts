@@ -1,6 +1,6 @@
 /** Block Kit messages for gates and milestones. Pure functions: what a person sees in Slack. */
 import type { KnownBlock, ModalView } from '@slack/web-api';
-import type { GateRecord } from '../../workflows/state';
+import { progressOf, type GateRecord } from '../../workflows/state';
 
 export const ACTION_APPROVE = 'slipway_gate_approve';
 export const ACTION_REJECT = 'slipway_gate_reject';
@@ -34,6 +34,10 @@ export function gateBlocks(input: { runId: string; feature: string; gate: GateRe
       ],
     },
   ];
+  if (gate.status === 'pending' && gate.approvalsRequired !== undefined) {
+    const comments = (gate.approvedBy ?? []).filter((a) => a.comment).map((a) => `${a.by}: ${truncate(a.comment ?? '', 300)}`);
+    blocks.push({ type: 'section', text: text(`:ballot_box_with_check: ${progressOf(gate)}${comments.length > 0 ? `\n${comments.join('\n')}` : ''}`) });
+  }
   if (gate.status === 'pending') {
     const value = JSON.stringify({ runId: input.runId, gate: gate.name, round: gate.round } satisfies GateButtonValue);
     blocks.push({

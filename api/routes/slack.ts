@@ -142,6 +142,8 @@ function explain(outcome: Extract<Outcome, { ok: false }>): string {
       return `You may not approve this gate: ${outcome.message}`;
     case DecisionRejection.GateNotPending:
       return `Already decided: ${outcome.message}`;
+    case DecisionRejection.AlreadyApproved:
+      return `You already approved this gate: ${outcome.message}`;
     default:
       return outcome.message;
   }

@@ -1,5 +1,5 @@
 import { stripVTControlCharacters } from 'node:util';
-import { fitLine, formatDuration, formatRatio, formatSeconds, progressBar, renderRun, shortDigest } from '../../cli/render';
+import { decisionLine, fitLine, formatDuration, formatRatio, formatSeconds, progressBar, renderRun, shortDigest } from '../../cli/render';
 import { formatCheck, renderEvidence, renderRunList, table } from '../../cli/tables';
 import { ChangedLines, RedrawnBlock } from '../../cli/terminal';
 import { emptyUsage, runStateSchema, type AnalysisSummary, type RunState } from '../../workflows/state';
@@ -115,6 +115,17 @@ describe('renderRun', () => {
     expect(lines).toContain('  ▶ gate tasks is waiting — any approver; expires 2026-11-28 12:03');
     expect(renderRun(state, { utc: true, now: new Date('2026-11-25T12:03:00.000Z') })).toContain('  ▶ gate tasks is waiting — any approver; expires 2026-11-28 12:03 (in 3d00h)');
     expect(lines).toContain(`      when it is committed: slipway approve ${RUN} tasks`);
+  });
+
+  test('a gate that needs several approvals shows how far it has got', () => {
+    const approvedBy = [{ by: 'lead', at: '2026-11-25T12:04:00.000Z', via: 'api' as const }];
+    const state = runInProduction({ status: 'awaiting-approval', gates: { production: pendingGate('production', { approvers: ['lead', 'sre', 'ops'], approvalsRequired: 2, approvedBy }) } as RunState['gates'] });
+    expect(renderRun(state, { utc: true })).toContain('  ▶ gate production is waiting — 1 of 2 approvals: lead; approvers: lead, sre, ops, not alice (four-eyes); expires 2026-11-28 12:03');
+    const spec = runInProduction({ status: 'awaiting-approval', gates: { spec: pendingGate('spec', { fourEyes: false, approvers: [], approvalsRequired: 2, approvedBy: [] }) } as RunState['gates'] });
+    expect(renderRun(spec, { utc: true })).toContain('  ▶ gate spec is waiting — 0 of 2 approvals; any approver, not alice (four-eyes); expires 2026-11-28 12:03');
+    const first = pendingGate('production', { approvalsRequired: 2, approvedBy }) as RunState['gates'][string];
+    expect(decisionLine(RUN, 'approve', first)).toBe(`approval recorded on gate production (round 1) of ${RUN}: 1 of 2 approvals: lead; it waits for the others`);
+    expect(decisionLine(RUN, 'approve', { ...first, status: 'approved', decidedBy: 'lead, sre' })).toBe(`approved gate production (round 1) of ${RUN} as lead, sre`);
   });
 
   test('a rolled-back run shows why, the failed rollout, the failing soak and what was undone', () => {

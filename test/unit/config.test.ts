@@ -25,7 +25,7 @@ test('the example config describes the local world, with durations in millisecon
   const config = await loadConfig(join(root, 'slipway.config.example.yaml'));
   expect(config.services.map((s) => s.name)).toEqual(['messages', 'notifications']);
   expect(config.environments.at(-1)?.soak).toEqual({ duration: 60_000, interval: 10_000 });
-  expect(config.gates.spec).toEqual({ required: true, approvers: [], deadline: 72 * 3_600_000 });
+  expect(config.gates.spec).toEqual({ required: true, approvers: [], approvals: 1, deadline: 72 * 3_600_000 });
   expect(config.world?.dir).toBe(join(root, '.slipway/world'));
   expect(config.repository.path).toBe(join(root, '.slipway/world/sample/repo'));
   expect(config.sandbox.cacheMounts).toEqual([{ path: join(root, '.slipway/world/sample/npm-cache'), env: 'NPM_CONFIG_CACHE' }]);
@@ -43,7 +43,7 @@ test('defaults fill what a minimal file leaves out, and the run settings carry n
     name: 'production',
     namespace: 'default',
     soak: { duration: 900_000, interval: 15_000 },
-    gate: { required: true, approvers: ['lead'], deadline: 86_400_000 },
+    gate: { required: true, approvers: ['lead'], approvals: 1, deadline: 86_400_000 },
     verification: { timeout: 900_000, endpoints: { host: '{{service}}.{{namespace}}.svc.cluster.local' } },
   });
   expect(settings.services).toEqual([{ name: 'messages', path: 'services/messages', commands: {}, slo: config.services[0]?.slo, verify: {}, checks: { auditUnavailable: 'required' } }]);
@@ -78,4 +78,42 @@ test.each([
 test('broken YAML and a missing file fail with a clear message', async () => {
   await expect(loadConfig(await write('services: [unclosed'))).rejects.toThrow(/invalid YAML in .*slipway\.config\.yaml/);
   await expect(loadConfig('/nonexistent/slipway.config.yaml')).rejects.toThrow(/not found \(copy slipway\.config\.example\.yaml/);
+});
+
+const withGroups = `
+repository: { path: . }
+services: [{ name: messages, path: services/messages }]
+environments:
+  - name: production
+    gate: { required: true, approvers: [team-leads, sre], approvals: 2, deadline: 24h }
+approvers: [{ id: lead, slackUserId: U0LEAD }, { id: ana }, { id: sam }, { id: alice }]
+approverGroups:
+  team-leads: [lead, ana]
+  sre: [sam, lead]
+gates:
+  spec: { approvers: [team-leads, alice], approvals: 2 }
+`;
+
+test('gates name groups; a run carries the approver ids they stand for', async () => {
+  const config = await loadConfig(await write(withGroups));
+  expect(config.environments[0]?.gate).toEqual({ required: true, approvers: ['team-leads', 'sre'], approvals: 2, deadline: 86_400_000 });
+  const settings = resolveRunSettings(config);
+  expect(settings.environments[0]?.gate.approvers).toEqual(['lead', 'ana', 'sam']);
+  expect(settings.gates.spec).toMatchObject({ approvers: ['lead', 'ana', 'alice'], approvals: 2 });
+  expect(settings.gates['migration-review']).toMatchObject({ approvers: [], approvals: 1 });
+});
+
+test.each([
+  ['an unknown group or approver', withGroups.replace('[team-leads, sre]', '[team-leads, dba]'), /environments\.0\.gate\.approvers\.1: "dba" is not listed under approvers nor under approverGroups/],
+  ['a group member not listed', withGroups.replace('sre: [sam, lead]', 'sre: [sam, bob]'), /approverGroups\.sre\.1: "bob" is not listed under approvers/],
+  ['a group named like an approver', withGroups.replace('sre: [sam, lead]', 'sre: [sam, lead]\n  ana: [lead]'), /approverGroups\.ana: "ana" is both an approver id and a group name/],
+  ['an empty group', withGroups.replace('sre: [sam, lead]', 'sre: []'), /approverGroups\.sre: a group needs at least one approver/],
+  // lead is in both groups: three people, and the requester may be one of them.
+  ['more approvals than people besides the requester', withGroups.replace('approvals: 2, deadline: 24h', 'approvals: 3, deadline: 24h'), /environments\.0\.gate\.approvals: 3 approvals need 4 people who may approve \(the requester never counts\), but only 3 may: lead, ana, sam/],
+  ['several approvals with no approvers listed', withGroups.replace('approvers: [{ id: lead, slackUserId: U0LEAD }, { id: ana }, { id: sam }, { id: alice }]', 'approvers: []').replace(/approverGroups:[\s\S]*?gates:/, 'gates:').replace('[team-leads, sre]', '[]').replace('[team-leads, alice]', '[]'), /gates\.spec\.approvals: 2 approvals need 3 people who may approve \(the requester never counts\), but no approvers are listed/],
+  ['zero approvals', withGroups.replace('approvals: 2, deadline: 24h', 'approvals: 0, deadline: 24h'), /environments\.0\.gate\.approvals: /],
+])('%s fails naming the field and why', async (_name, text, message) => {
+  const file = await write(text);
+  await expect(loadConfig(file)).rejects.toThrow(ConfigError);
+  await expect(loadConfig(file)).rejects.toThrow(message);
 });

@@ -1,8 +1,10 @@
+import { gateBlocks } from '../../activities/slack/messages';
 import { Gates } from '../../workflows/gates';
-import type { RunState } from '../../workflows/state';
+import { progressOf, type RunState } from '../../workflows/state';
 
-const rule = (extra: Partial<{ required: boolean; approvers: string[]; deadline: number }> = {}) => ({ required: true, approvers: [], deadline: 3_600_000, ...extra });
+const rule = (extra: Partial<{ required: boolean; approvers: string[]; approvals: number; deadline: number }> = {}) => ({ required: true, approvers: [], deadline: 3_600_000, ...extra });
 const now = new Date('2026-11-25T10:00:00.000Z');
+const later = (s: number) => new Date(now.getTime() + s * 1_000);
 
 function newGates() {
   const state: Pick<RunState, 'runId' | 'requester' | 'gates' | 'approvals'> = { runId: 'run-1', requester: 'alice', gates: {}, approvals: [] };
@@ -81,4 +83,74 @@ test('a summary too long for the state is clipped, saying how much was cut', () 
   const record = gates.open({ name: 'migration-review', rule: rule(), summary: 'x'.repeat(20_000) }, now);
   expect(record.summary.length).toBeLessThanOrEqual(8_000);
   expect(record.summary).toMatch(/… \(\d+ more\)$/);
+});
+
+test('a gate that needs two approvals stays pending after the first, records each, and opens on the second distinct one', () => {
+  const { state, gates } = newGates();
+  const opened = gates.open({ name: 'spec', rule: rule({ approvals: 2 }), summary: 's' }, now);
+  expect(opened).toMatchObject({ status: 'pending', approvalsRequired: 2, approvedBy: [] });
+  expect(progressOf(opened)).toBe('0 of 2 approvals');
+
+  const first = gates.apply({ gate: 'spec', decision: 'approve', approver: 'lead', comment: ' looks right ', via: 'slack' }, later(1));
+  expect(first.status).toBe('pending');
+  expect(progressOf(first)).toBe('1 of 2 approvals: lead');
+  expect(refusal(() => gates.validate({ gate: 'spec', decision: 'approve', approver: 'lead' }))).toBe('AlreadyApproved');
+  // The requester never counts toward several approvals, even where four-eyes is not set.
+  expect(refusal(() => gates.validate({ gate: 'spec', decision: 'approve', approver: 'alice' }))).toBe('FourEyes');
+  expect(refusal(() => gates.validate({ gate: 'spec', decision: 'approve', approver: 'sre' }))).toBeUndefined();
+
+  const second = gates.apply({ gate: 'spec', decision: 'approve', approver: 'sre' }, later(2));
+  expect(second).toMatchObject({ status: 'approved', decidedBy: 'lead, sre', decidedAt: later(2).toISOString() });
+  expect(second.approvedBy).toEqual([
+    { by: 'lead', at: later(1).toISOString(), comment: 'looks right', via: 'slack' },
+    { by: 'sre', at: later(2).toISOString(), via: 'api' },
+  ]);
+  expect(state.approvals.map((a) => [a.decision, a.by, a.at, a.comment, a.via])).toEqual([
+    ['approve', 'lead', later(1).toISOString(), 'looks right', 'slack'],
+    ['approve', 'sre', later(2).toISOString(), undefined, 'api'],
+  ]);
+  expect(refusal(() => gates.validate({ gate: 'spec', decision: 'approve', approver: 'ops' }))).toBe('GateNotPending');
+});
+
+test('a rejection by any allowed approver rejects at once, even after approvals; a new round starts with none', () => {
+  const { gates } = newGates();
+  gates.open({ name: 'production', rule: rule({ approvals: 2, approvers: ['lead', 'sre', 'ops'] }), summary: 's', fourEyes: true }, now);
+  gates.apply({ gate: 'production', decision: 'approve', approver: 'lead' }, now);
+  // Four-eyes is about letting a change through: the requester may still reject, like anyone allowed.
+  expect(refusal(() => gates.validate({ gate: 'production', decision: 'reject', approver: 'mallory', comment: 'no' }))).toBe('ApproverNotAllowed');
+  const rejected = gates.apply({ gate: 'production', decision: 'reject', approver: 'sre', comment: 'error budget spent' }, now);
+  expect(rejected).toMatchObject({ status: 'rejected', decidedBy: 'sre', comment: 'error budget spent' });
+  const round2 = gates.open({ name: 'production', rule: rule({ approvals: 2, approvers: ['lead', 'sre', 'ops'] }), summary: 's', fourEyes: true }, now);
+  expect(round2).toMatchObject({ round: 2, status: 'pending', approvedBy: [] });
+  expect(refusal(() => gates.validate({ gate: 'production', decision: 'approve', approver: 'lead' }))).toBeUndefined();
+});
+
+test('one approval is what it always was: decided by the first, the requester free to approve where four-eyes is off', () => {
+  const { gates } = newGates();
+  const opened = gates.open({ name: 'spec', rule: { required: true, approvers: [], deadline: 60_000 }, summary: 's' }, now);
+  expect(opened).not.toHaveProperty('approvalsRequired');
+  expect(opened).not.toHaveProperty('approvedBy');
+  expect(refusal(() => gates.validate({ gate: 'spec', decision: 'approve', approver: 'alice' }))).toBeUndefined();
+  expect(gates.apply({ gate: 'spec', decision: 'approve', approver: 'alice' }, now)).toMatchObject({ status: 'approved', decidedBy: 'alice' });
+});
+
+test("a person's step reopened keeps the number of approvals it needs", () => {
+  const { gates } = newGates();
+  const first = gates.open({ name: 'plan', rule: rule({ approvals: 2 }), summary: 'write plan.md', personStep: true }, now);
+  gates.apply({ gate: 'plan', decision: 'approve', approver: 'lead' }, now);
+  gates.apply({ gate: 'plan', decision: 'approve', approver: 'sre' }, now);
+  expect(gates.reopen(first, ['missing'], 'write plan.md', now)).toMatchObject({ round: 2, approvalsRequired: 2, approvedBy: [] });
+});
+
+test('the Slack gate message says how far the approvals have got, with their comments, and keeps its buttons until the gate opens', () => {
+  const { gates } = newGates();
+  gates.open({ name: 'production', rule: rule({ approvals: 2, approvers: ['lead', 'sre', 'ops'] }), summary: 'deploy', fourEyes: true }, now);
+  const pending = gates.apply({ gate: 'production', decision: 'approve', approver: 'lead', comment: 'dashboards fine' }, now);
+  const shown = JSON.stringify(gateBlocks({ runId: 'run-1', feature: 'f', gate: pending }).blocks);
+  expect(shown).toContain('1 of 2 approvals: lead\\nlead: dashboards fine');
+  expect(shown).toContain('slipway_gate_approve');
+  const approved = gates.apply({ gate: 'production', decision: 'approve', approver: 'sre' }, now);
+  const done = JSON.stringify(gateBlocks({ runId: 'run-1', feature: 'f', gate: approved }).blocks);
+  expect(done).toContain('Approved by *lead, sre*');
+  expect(done).not.toContain('slipway_gate_approve');
 });
