@@ -167,10 +167,12 @@ export class Gates {
    */
   async wait(record: GateRecord, onProgress?: (record: GateRecord) => void): Promise<GateOutcome> {
     let timeoutMs = Math.max(0, Date.parse(record.deadlineAt) - Date.parse(record.openedAt));
+    // Counted from the gate's opening: an approval that lands while its message is being posted still reports progress.
+    let seen = 0;
     while (record.status === 'pending') {
-      const seen = record.approvedBy?.length ?? 0;
       const decided = await condition(() => record.status !== 'pending' || (record.approvedBy?.length ?? 0) !== seen, timeoutMs);
       if (decided && record.status === 'pending') {
+        seen = record.approvedBy?.length ?? 0;
         onProgress?.(record);
         // Workflow time: replays see the same clock.
         timeoutMs = Math.max(1, Date.parse(record.deadlineAt) - Date.now());

@@ -75,7 +75,8 @@ test('a 2-of-N gate stays pending after one approval, refuses the same approver 
     const state = await stateOf(handle);
     expect(state.status).toBe('awaiting-approval');
     expect(state.gates.production?.approvedBy?.map((a) => a.by)).toEqual(['lead']);
-    expect(state.timeline.some((e) => e.event === 'gate production approved by lead' && e.detail === '1 of 2 approvals: lead')).toBe(true);
+    // The timeline line comes from the run's own wait, a workflow task after the Update's.
+    await eventually(async () => ((await stateOf(handle)).timeline.some((e) => e.event === 'gate production approved by lead' && e.detail === '1 of 2 approvals: lead') ? true : undefined), 'the progress line in the timeline');
 
     expect(await refusal(handle, { gate: 'production', decision: 'approve', approver: 'lead' })).toBe('AlreadyApproved');
     expect(await refusal(handle, { gate: 'production', decision: 'approve', approver: 'alice' })).toBe('FourEyes');
