@@ -78,7 +78,7 @@ test(`${RUNS} runs started at once (80 of one sentence) all reach the spec gate 
       return undefined;
     },
     `all ${RUNS} runs to wait at their spec gate`,
-    420_000,
+    600_000,
   );
 
   const branches = states.map((s) => s.workspace?.branch ?? '');
@@ -99,4 +99,4 @@ test(`${RUNS} runs started at once (80 of one sentence) all reach the spec gate 
   expect(git(repo, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree '))).toHaveLength(1);
   // The branches stay: each is its run's history, with the report of how it ended.
   expect(git(repo, 'branch', '--list').split('\n')).toHaveLength(RUNS + 1);
-}, 560_000);
+}, 720_000);
