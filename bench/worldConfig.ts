@@ -18,7 +18,7 @@ export async function worldConfig(dir: string, change: (config: SlipwayConfigInp
     repository: { ...example.repository, path: join(worldDir, 'sample', 'repo'), worktreesDir: join(dir, 'worktrees') },
     images: { registry: `127.0.0.1:${registry}`, insecure: true },
     prometheus: { ...example.prometheus, url: `http://127.0.0.1:${prometheus}` },
-    sandbox: { mode: 'bubblewrap', cacheMounts: [{ path: join(worldDir, 'sample', 'npm-cache'), env: 'NPM_CONFIG_CACHE' }] },
+    sandbox: { mode: 'bubblewrap', network: { commands: ['verify', 'audit', 'outdated'] }, cacheMounts: [{ path: join(worldDir, 'sample', 'npm-cache'), env: 'NPM_CONFIG_CACHE' }] },
   };
   const { temporal: _t, api: _a, ...rest } = change(config);
   return rest;
