@@ -1,13 +1,12 @@
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
 import type { RunSettings } from '../../config/settings';
 import { featureDelivery, type FeatureDeliveryInputV1 } from '../../workflows/featureDelivery';
 import { decideUpdate, type DecisionV1 } from '../../workflows/messages';
 import type { GateRecord } from '../../workflows/state';
 import { activityDoubles, testSettings } from '../support/doubles';
-import { connectTestTemporal, eventually, pendingGate, stateOf, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
+import { connectTestTemporal, eventually, pendingGate, replayFailures, stateOf, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
 
 let env: TestTemporal;
 const started: string[] = [];
@@ -17,10 +16,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   // Every history this file produced must replay without nondeterminism.
-  const histories = await Promise.all(started.map(async (workflowId) => ({ workflowId, history: await env.client.workflow.getHandle(workflowId).fetchHistory() })));
-  const results = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: process.env.SLIPWAY_TEST_WORKFLOW_BUNDLE as string } }, histories)) results.push(result);
-  expect(results.filter((r) => r.error !== undefined).map((r) => `${r.workflowId}: ${r.error?.message}`)).toEqual([]);
+  expect((await replayFailures(env, started)).failures).toEqual([]);
   await env.close();
 });
 

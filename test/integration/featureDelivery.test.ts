@@ -7,7 +7,7 @@ import { decideSignal, decideUpdate } from '../../workflows/messages';
 import { SlipwayPhase, SlipwayServices, SlipwayStatus } from '../../workflows/search-attributes';
 import { evidenceQuery } from '../../workflows/analysis';
 import { activityDoubles, failingVerdict, testSettings, type Call } from '../support/doubles';
-import { connectTestTemporal, eventually, pendingGate, stateOf, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
+import { connectTestTemporal, eventually, pendingGate, replayFailures, stateOf, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
 
 let env: TestTemporal;
 const finished: { workflowId: string }[] = [];
@@ -17,14 +17,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   // Every history this file produced must replay without nondeterminism.
-  const histories = await Promise.all(
-    finished.map(async ({ workflowId }) => ({ workflowId, history: await env.client.workflow.getHandle(workflowId).fetchHistory() })),
-  );
-  const codePath = process.env.SLIPWAY_TEST_WORKFLOW_BUNDLE as string;
-  const results = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath } }, histories)) results.push(result);
-  expect(results).toHaveLength(histories.length);
-  expect(results.filter((r) => r.error !== undefined).map((r) => `${r.workflowId}: ${r.error?.message}`)).toEqual([]);
+  const { replayed, failures } = await replayFailures(env, finished.map((f) => f.workflowId));
+  expect(replayed).toBe(finished.length);
+  expect(failures).toEqual([]);
   await env.close();
 });
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
 import { buildWorker } from '../../worker/build';
 import { statusQuery } from '../../workflows/messages';
@@ -75,4 +75,16 @@ export function pendingGate(handle: WorkflowHandle, gate: string): Promise<RunSt
     const state = await stateOf(handle);
     return state.gates[gate]?.status === 'pending' ? state : undefined;
   }, `gate ${gate} to be pending`);
+}
+
+/**
+ * Replays each workflow's history, as fetched from the dev server, against this test run's
+ * workflow bundle: today's code must take the same steps. Returns how many replayed and, for each
+ * that did not, "workflowId: error".
+ */
+export async function replayFailures(env: TestTemporal, workflowIds: string[]): Promise<{ replayed: number; failures: string[] }> {
+  const histories = await Promise.all(workflowIds.map(async (workflowId) => ({ workflowId, history: await env.client.workflow.getHandle(workflowId).fetchHistory() })));
+  const results = [];
+  for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: process.env.SLIPWAY_TEST_WORKFLOW_BUNDLE as string } }, histories)) results.push(result);
+  return { replayed: results.length, failures: results.filter((r) => r.error !== undefined).map((r) => `${r.workflowId}: ${r.error?.message}`) };
 }
