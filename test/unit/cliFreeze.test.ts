@@ -6,7 +6,7 @@ import { EXIT } from '../../cli/exitCodes';
 import { runCli, type CliIo } from '../../cli/program';
 import { renderFreeze, renderRun } from '../../cli/render';
 import { renderRunList } from '../../cli/tables';
-import { emptyUsage, runStateSchema } from '../../workflows/state';
+import { initialRunState, runStateSchema } from '../../workflows/state';
 
 const TOKEN = 'lead-approver-token-000003';
 
@@ -82,26 +82,10 @@ test('override-freeze needs a comment and posts it for the run', async () => {
 
 test('a held run says why, until when, and how to lift or override it', () => {
   const state = runStateSchema.parse({
-    runId: 'feature-x-1',
-    feature: 'Add real-time notifications when users receive new messages',
-    requester: 'alice',
-    services: ['messages'],
-    mode: 'agents',
-    status: 'running',
+    ...initialRunState({ runId: 'feature-x-1', feature: 'Add real-time notifications when users receive new messages', requester: 'alice', services: ['messages'], mode: 'agents', startedAt: '2026-11-27T14:00:00.000Z' }),
     phase: 'deploy',
     environment: 'production',
-    gates: {},
-    approvals: [],
-    artifacts: [],
-    timeline: [],
-    timelineDropped: 0,
-    images: [],
-    rollouts: [],
-    watches: [],
-    compensations: [],
     frozen: { since: '2026-11-27T15:00:00.000Z', service: 'messages', detail: 'waiting: production freeze window weekend until 2026-11-30T07:00:00.000Z', windows: ['weekend'], until: '2026-11-30T07:00:00.000Z' },
-    cost: { total: emptyUsage(), byPhase: {} },
-    startedAt: '2026-11-27T14:00:00.000Z',
   });
   const lines = renderRun(state, { utc: true, now: new Date('2026-11-28T07:00:00.000Z') });
   expect(lines).toContain('  ▶ messages to production is held — waiting: production freeze window weekend until 2026-11-30T07:00:00.000Z');

@@ -4,7 +4,7 @@ import { ConfigError, parseConfig } from '../../config/load';
 import type { SlipwayConfigInput } from '../../config/schema';
 import { resolveRunSettings } from '../../config/settings';
 import { checksForGate, verificationDetail } from '../../workflows/checksReport';
-import type { PreDeployCheck } from '../../workflows/state';
+import { initialRunState, type PreDeployCheck, type RunState } from '../../workflows/state';
 import { databaseChecks, memoryCheck, watchedService } from '../../workflows/watchChecks';
 import { lastValues } from '../../workflows/watchDetails';
 import { serviceIn, settingsFrom } from '../support/doubles';
@@ -174,21 +174,9 @@ describe("the watch's own thresholds", () => {
 test("slipway watch draws the watch's own values under its progress bar", async () => {
   // A state as the API serves it while the watch runs.
   const { renderRun } = await import('../../cli/render');
-  const state = {
-    runId: 'feature-x-1',
-    feature: 'Add real-time notifications',
-    requester: 'alice',
-    services: ['messages'],
-    mode: 'agents' as const,
-    status: 'running' as const,
-    phase: 'watch' as const,
-    gates: {},
-    approvals: [],
-    artifacts: [],
-    timeline: [],
-    timelineDropped: 0,
-    images: [],
-    rollouts: [],
+  const state: RunState = {
+    ...initialRunState({ runId: 'feature-x-1', feature: 'Add real-time notifications', requester: 'alice', services: ['messages'], mode: 'agents', startedAt: '2026-11-25T10:00:00.000Z' }),
+    phase: 'watch',
     watches: [
       {
         service: 'messages',
@@ -198,9 +186,6 @@ test("slipway watch draws the watch's own values under its progress bar", async 
         analysis: { kind: 'watch' as const, planned: 289, samples: 37, segments: 1, failing: 0, decision: 'running' as const, last: { at: '', verdict: 'pass' as const, detail: '', errorRatio: 0.001, p99Seconds: 0.12, memoryGrowthPerHour: 0.004, dbConnectionsRatio: 1, dbQueryTimeRatio: 1.14 } },
       },
     ],
-    compensations: [],
-    cost: { total: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 }, byPhase: {} },
-    startedAt: '2026-11-25T10:00:00.000Z',
   };
   const lines = renderRun(state, { color: false, unicode: false, now: new Date('2026-11-25T12:00:00.000Z') });
   const at = lines.findIndex((l) => /watch\s+\[/.test(l) && l.includes('37/289'));
