@@ -351,9 +351,10 @@ export class Run {
     const reportFirst = patched(STATUS_AFTER_REPORT);
     if (!reportFirst) settle();
     state.endedAt = new Date().toISOString();
-    this.event('run', outcome().status, outcome().reason);
+    const ending = outcome();
+    this.event('run', ending.status, ending.reason);
     try {
-      await this.writeReport(outcome());
+      await this.writeReport(ending);
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.postDeployFailures.push(`report: ${failureReason(err)}`);
