@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { runReportSchema } from '../workflows/report';
 import { freezeEventSchema, freezeRecordSchema } from '../workflows/productionFreeze';
 import { gateRecordSchema, LIMITS, RUN_STATUSES, runStateSchema, soakSampleSchema } from '../workflows/state';
+import { deliveredRollbackStateSchema } from '../workflows/rollbackState';
 
 export const errorSchema = z.object({
   statusCode: z.number().int(),
@@ -75,7 +76,12 @@ export const listRunsReply = z.object({ runs: z.array(runSummary), nextPageToken
  * their children. `stale`: no worker answered in time, so this is the copy the run last published
  * (`asOf`), with a shortened timeline.
  */
-export const runReply = runStateSchema.extend({ stale: z.boolean().optional(), asOf: z.string().optional() });
+export const runReply = runStateSchema.extend({
+  stale: z.boolean().optional(),
+  asOf: z.string().optional(),
+  /** A delivered run that was asked to be rolled back later: that rollback and where it stands. */
+  rollback: z.object({ rollbackId: z.string(), status: z.string(), requester: z.string().optional() }).optional(),
+});
 
 export const evidenceQuery = z.object({
   service: z.string().min(1).max(100),
@@ -147,5 +153,17 @@ export const freezeReply = z.object({
   stale: z.boolean().optional(),
 });
 export type FreezeReply = z.infer<typeof freezeReply>;
+
+export const rollbackBody = z
+  .object({
+    reason: z.string().max(2000).transform(cleanText).pipe(z.string().min(1, 'a rollback needs a reason people will read')),
+    /** Go ahead although later changes are found; needs a comment, and the gate shows what they lose. */
+    force: z.boolean().optional(),
+    comment: z.string().max(4000).transform(cleanText).optional(),
+  })
+  .refine((body) => !body.force || (body.comment ?? '') !== '', { message: 'forcing a rollback needs a comment saying why the later changes may go', path: ['comment'] });
+
+/** A later rollback of a delivered run; `stale`: no worker answered, so this is the copy it last published. */
+export const rollbackReply = deliveredRollbackStateSchema.extend({ stale: z.boolean().optional(), asOf: z.string().optional() });
 
 export const freezeOverrideReply = z.object({ runId: z.string(), override: z.object({ by: z.string(), at: z.string(), comment: z.string() }) });

@@ -8,6 +8,7 @@ import { fromTemporal } from './errors';
 import { instrumentServer, type ApiMetrics } from './metrics';
 import { freezeRoutes } from './routes/freeze';
 import { healthRoutes } from './routes/health';
+import { rollbackRoutes } from './routes/rollback';
 import { runRoutes } from './routes/runs';
 import { slackRoutes } from './routes/slack';
 
@@ -109,6 +110,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       ...(deps.temporalUiUrl !== undefined ? { temporalUiUrl: deps.temporalUiUrl } : {}),
     }),
   );
+  await app.register(rollbackRoutes({ client: deps.client, config: deps.config, queryTimeoutMs: deps.queryTimeoutMs ?? 5_000 }));
   await app.register(freezeRoutes({ client: deps.client, config: deps.config, queryTimeoutMs: deps.queryTimeoutMs ?? 5_000, ...(deps.now ? { now: deps.now } : {}) }));
   await app.register(
     slackRoutes({

@@ -3,7 +3,7 @@
  * zod schemas, every failure turned into a CliError whose exit code says what kind it is.
  */
 import { z } from 'zod';
-import { cancelReply, errorSchema, evidenceReply, freezeOverrideReply, freezeReply, gateReply, reportReply, runReply, runSummary, startRunReply } from '../api/schemas';
+import { cancelReply, errorSchema, evidenceReply, freezeOverrideReply, freezeReply, gateReply, reportReply, rollbackReply, runReply, runSummary, startRunReply } from '../api/schemas';
 import type { RunStatus } from '../workflows/state';
 import type { Target } from './credentials';
 import { CliError, EXIT, exitCodeForHttp } from './exitCodes';
@@ -85,6 +85,14 @@ export class ApiClient {
 
   overrideFreeze(runId: string, comment: string) {
     return this.call('POST', `runs/${encodeURIComponent(runId)}/freeze-override`, freezeOverrideReply, { body: { comment } });
+  }
+
+  rollback(runId: string, body: { reason: string; force?: boolean; comment?: string }) {
+    return this.call('POST', `runs/${encodeURIComponent(runId)}/rollback`, rollbackReply, { body });
+  }
+
+  rollbackStatus(runId: string) {
+    return this.call('GET', `runs/${encodeURIComponent(runId)}/rollback`, rollbackReply);
   }
 
   private async call<S extends z.ZodType>(method: 'GET' | 'POST', path: string, schema: S, request: { query?: Query; body?: unknown } = {}): Promise<Reply<z.infer<S>>> {

@@ -5,7 +5,7 @@ import { PHASES, RUN_STATUSES, type RunStatus } from '../workflows/state';
 import { ApiClient } from './apiClient';
 import { resolveTarget, ROLES, type Role, type Surroundings } from './credentials';
 import { CliError, EXIT, EXIT_CODES_HELP, exitCodeForOutcome, type ExitCode } from './exitCodes';
-import { decisionLine, oneLine, renderFreeze, renderRun } from './render';
+import { decisionLine, oneLine, renderFreeze, renderRollback, renderRun } from './render';
 import { renderReport } from './report';
 import { renderEvidence, renderRunList } from './tables';
 import { ChangedLines, RedrawnBlock, type Output } from './terminal';
@@ -232,6 +232,27 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
       const flags = flagsOf(command);
       const reply = await (await connect(flags)).overrideFreeze(runId, options.message);
       emit(flags, reply, () => [`overrode the production freeze for ${runId} as ${oneLine(reply.body.override.by)}`, `  follow it: slipway watch ${runId}`]);
+    });
+
+  program
+    .command('rollback')
+    .description('roll a delivered run back later: each Deployment to its previous revision, its migrations reverted, production first, once an approver other than you approves; --status shows where it stands')
+    .argument('<run>', 'the delivered run id')
+    .option('-m, --message <reason>', 'why it has to go: the approver and the record read it')
+    .option('--force', 'go ahead although later runs changed the same services or databases (the gate shows what they lose)')
+    .option('-c, --comment <comment>', 'with --force: why the later changes may go')
+    .option('--status', 'show the rollback of this run: its gate, steps and outcome')
+    .action(async (runId: string, options: { message?: string; force?: boolean; comment?: string; status?: boolean }, command: Command) => {
+      const flags = flagsOf(command);
+      if (options.status && (options.message !== undefined || options.force)) throw new CliError(EXIT.usage, 'give either -m "reason" to ask for a rollback or --status to look, not both');
+      if (!options.status && (options.message ?? '').trim() === '') throw new CliError(EXIT.usage, 'a rollback needs a reason: slipway rollback <run> -m "…" (or --status to look)');
+      if (options.force && (options.comment ?? '').trim() === '') throw new CliError(EXIT.usage, 'forcing a rollback needs a comment saying why the later changes may go: --force -c "…"');
+      if (!options.force && options.comment !== undefined) throw new CliError(EXIT.usage, '-c is the comment of --force; the reason goes in -m');
+      const api = await connect(flags);
+      const reply = options.status
+        ? await api.rollbackStatus(runId)
+        : await api.rollback(runId, { reason: options.message ?? '', ...(options.force ? { force: true, comment: options.comment ?? '' } : {}) });
+      emit(flags, reply, () => renderRollback(reply.body, { color }));
     });
 
   program

@@ -4,6 +4,7 @@
  */
 import type { FreezeReply } from '../api/schemas';
 import { progressOf, type AnalysisSummary, type GateRecord, type RolloutSummary, type RunState, type RunStatus } from '../workflows/state';
+import type { DeliveredRollbackState } from '../workflows/rollbackState';
 
 export interface RenderOptions {
   /** Timeline events to show, the newest last; 0 shows none. Default 5. */
@@ -230,6 +231,11 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
     lines.push(`  ${paint(`reason: ${oneLine(state.reason)}`)}`);
   }
 
+  const rollback = (state as RunState & { rollback?: { rollbackId: string; status: string; requester?: string } }).rollback;
+  if (rollback !== undefined) {
+    lines.push(`  ${style.yellow(`rollback ${oneLine(rollback.status)}`)}${rollback.requester ? ` (asked by ${oneLine(rollback.requester)})` : ''}: slipway rollback ${oneLine(state.runId)} --status`);
+  }
+
   const gates = Object.values(state.gates);
   if (gates.length > 0) lines.push(`  gates  ${gates.map((g) => gateMark(g, style, marks)).join(` ${marks.sep} `)}`);
 
@@ -342,5 +348,41 @@ export function renderFreeze(freeze: FreezeReply, options: Pick<RenderOptions, '
     lines.push('  history');
     for (const event of recent) lines.push(`    ${formatDateTime(event.at, utc)}  ${event.action.padEnd(8)} ${oneLine(event.by)}${event.reason !== undefined ? `: ${oneLine(event.reason)}` : ''}`);
   }
+  return lines;
+}
+
+/** A delivered run's later rollback: where it stands, its gate, each step, and what it overrides. */
+export function renderRollback(rollback: DeliveredRollbackState & { stale?: boolean }, options: Pick<RenderOptions, 'utc' | 'color'> = {}): string[] {
+  const style = styleFor(options.color ?? false);
+  const utc = options.utc ?? false;
+  const colour = rollback.status === 'rolled-back' ? style.green : ['refused', 'failed', 'rejected', 'cancelled'].includes(rollback.status) ? style.red : style.yellow;
+  const lines = [
+    `${style.bold(`rollback of ${oneLine(rollback.runId)}`)}  ${colour(rollback.status)}`,
+    `  asked by ${oneLine(rollback.requester)} at ${formatDateTime(rollback.startedAt, utc)}: ${oneLine(rollback.reason)}`,
+  ];
+  if (rollback.forced !== undefined) lines.push(style.yellow(`  forced: ${oneLine(rollback.forced.comment)}`));
+  const gate = rollback.gates.rollback;
+  if (gate?.status === 'pending') {
+    lines.push(`  waiting for approval until ${formatDateTime(gate.deadlineAt, utc)}${gate.approvalsRequired !== undefined ? ` (${progressOf(gate)})` : ''}`);
+    lines.push(`    approve: slipway approve ${oneLine(rollback.rollbackId)} rollback   (an approver other than ${oneLine(rollback.requester)})`);
+    lines.push(`    reject:  slipway reject ${oneLine(rollback.rollbackId)} rollback -m "why"`);
+  } else if (gate?.decidedBy !== undefined) {
+    lines.push(`  gate ${gate.status} by ${oneLine(gate.decidedBy)}${gate.comment ? `: ${oneLine(gate.comment)}` : ''}`);
+  }
+  if (rollback.steps.length > 0) lines.push('  steps, in order');
+  rollback.steps.forEach((step, i) => {
+    const mark = step.status === 'done' ? style.green('done') : step.status === 'failed' ? style.red('FAILED') : style.dim('pending');
+    lines.push(`    ${i + 1}. ${oneLine(step.environment)}/${oneLine(step.service)}: ${oneLine(step.detail)}  ${mark}${step.error ? ` ${oneLine(step.error)}` : ''}`);
+  });
+  if (rollback.conflicts.length > 0) {
+    lines.push(rollback.forced !== undefined ? '  later changes it overrides' : '  later changes found');
+    for (const c of rollback.conflicts) {
+      lines.push(`    ${oneLine(c.environment)}/${oneLine(c.service)}: ${oneLine(c.detail)}`);
+      if (rollback.forced !== undefined) lines.push(`      loses: ${oneLine(c.loses)}`);
+    }
+  }
+  if (rollback.outcome !== undefined) lines.push(`  ${oneLine(rollback.outcome)}`);
+  if (rollback.recordPath !== undefined) lines.push(`  record: ${oneLine(rollback.recordPath)} on ${oneLine(rollback.branch)}`);
+  if (rollback.stale) lines.push(style.dim("  (no worker answered: from the rollback's last published state)"));
   return lines;
 }

@@ -106,7 +106,11 @@ export function renderReport(report: RunReport): string[] {
 
   const left = report.rollback.steps.filter((s) => s.state !== 'undone');
   section('ROLLBACK PLAN', [
-    left.length === 0 ? 'nothing of this run is left in place to undo' : 'undo this run by hand, newest change first (Slipway does not yet roll back a delivered run itself):',
+    left.length === 0
+      ? 'nothing of this run is left in place to undo'
+      : report.status === 'succeeded'
+        ? `slipway rollback ${t(report.runId)} -m "why" runs these steps, newest change first, once another approver approves (refused when a later run changed the same services or databases); by hand:`
+        : 'undo this run by hand, newest change first:',
     ...report.rollback.steps.flatMap((s) => [`# ${t(s.service)} in ${t(s.environment)}, ${s.kind}${s.note ? `: ${t(s.note)}` : ''}${undone[s.state]}`, ...s.commands.map((c) => `  ${t(c)}`)]),
   ]);
   return out;

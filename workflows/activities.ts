@@ -20,7 +20,7 @@ export const agents = proxyActivities<
 export const git = proxyActivities<
   Pick<
     Activities,
-    'prepareWorkspace' | 'checkSpec' | 'scaffoldPlan' | 'checkPlan' | 'scaffoldTasks' | 'checkTasks' | 'scaffoldImplementation' | 'pullImplementation' | 'writeReport' | 'removeWorkspace'
+    'prepareWorkspace' | 'checkSpec' | 'scaffoldPlan' | 'checkPlan' | 'scaffoldTasks' | 'checkTasks' | 'scaffoldImplementation' | 'pullImplementation' | 'writeReport' | 'removeWorkspace' | 'writeRollbackRecord'
   >
 >({
   startToCloseTimeout: '5m',
@@ -49,8 +49,8 @@ export const rollouts = proxyActivities<Pick<Activities, 'deployService' | 'roll
   retry: { maximumAttempts: 5 },
 });
 
-/** Short calls to outside APIs (the API server's dry run, promtool). */
-export const quick = proxyActivities<Pick<Activities, 'validateManifests' | 'writeObservability'>>({
+/** Short calls to outside APIs (the API server's dry run, promtool, reading a Deployment or a migration record). */
+export const quick = proxyActivities<Pick<Activities, 'validateManifests' | 'writeObservability' | 'inspectDeployment' | 'inspectMigrations'>>({
   startToCloseTimeout: '2m',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });

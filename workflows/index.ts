@@ -4,3 +4,4 @@ export { serviceRollout } from './serviceRollout';
 export { postDeployWatch } from './postDeployWatch';
 export { sloAnalysis } from './analysis';
 export { productionFreeze } from './productionFreeze';
+export { deliveredRollback } from './deliveredRollback';

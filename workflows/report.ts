@@ -222,7 +222,7 @@ export const runReportSchema = z.object({
     ),
   }),
   rollback: z.object({
-    /** What undoes whatever of this run is still in place, newest first, by hand (Slipway does not yet roll back a delivered run itself). */
+    /** What undoes whatever of this run is still in place, newest first: the steps `slipway rollback` runs for a delivered run, as commands a person can run by hand. */
     steps: z.array(
       z.object({
         service: z.string(),
@@ -642,7 +642,11 @@ export function reportMarkdown(report: RunReport): string {
 
   out.push('## Rollback plan', '');
   const inPlace = report.rollback.steps.filter((s) => s.state !== 'undone');
-  out.push(inPlace.length === 0 ? 'Nothing of this run is left in place to undo.' : 'To undo this run, run these steps by hand, newest change first (Slipway does not yet roll back a delivered run itself):', '');
+  const undoLine =
+    report.status === 'succeeded'
+      ? `To undo this run, \`slipway rollback ${report.runId} -m "why"\` runs these steps, newest change first, once an approver other than you approves; it refuses when a later run changed the same services or databases since. By hand, the same steps are:`
+      : 'To undo this run, run these steps by hand, newest change first:';
+  out.push(inPlace.length === 0 ? 'Nothing of this run is left in place to undo.' : undoLine, '');
   if (report.rollback.steps.length > 0) {
     for (const step of report.rollback.steps) {
       out.push(`- ${step.service} in ${step.environment}, ${step.kind}${step.note ? ` (${step.note})` : ''}${step.state !== 'in-place' ? ` — **${mark[step.state]}**` : ''}:`, '', '  ```bash', ...step.commands.map((c) => `  ${c}`), '  ```', '');

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { SandboxSettings } from '../../config/sandbox';
 import type { EnvironmentSettings, LlmSettings, RepositorySettings, ServiceSettings } from '../../config/settings';
+import type { DeploymentNow } from '../../workflows/rollbackPlan';
 import type { Deployment, TokenUsage, Workspace } from '../../workflows/state';
 import { manifestWriter, reviewerComments } from '../agents/roles';
 import { createRoleRunner, type Budgeted } from '../agents/runner';
@@ -185,6 +186,16 @@ export function createKubernetesActivities(deps: { logger: Logger; sandbox?: San
           at: (completed !== undefined ? new Date(completed) : new Date()).toISOString(),
         };
       });
+    },
+
+    /** The Deployment as the cluster shows it now: a later rollback checks that no one changed it since the run. */
+    async inspectDeployment(input: { environment: EnvironmentSettings; deployment: string; namespace: string }): Promise<DeploymentNow> {
+      const live = await act(() => cluster(input.environment.kubeContext).readDeployment(input.deployment, input.namespace));
+      if (live === undefined) return { exists: false };
+      const revision = Cluster.revisionOf(live);
+      const image = imageOf(live);
+      const run = live.metadata?.labels?.['slipway.dev/run'];
+      return { exists: true, ...(revision !== undefined ? { revision } : {}), ...(image !== undefined ? { image } : {}), ...(run !== undefined ? { run } : {}) };
     },
 
     /** The saga's compensation: the previous revision's pod template back (as `kubectl rollout undo`), or the Deployment deleted when this run created it. */

@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { SandboxSettings } from '../../config/sandbox';
 import type { LlmSettings, RepositorySettings, ServiceSettings } from '../../config/settings';
+import type { MigrationsNow } from '../../workflows/rollbackPlan';
 import type { TokenUsage, Workspace } from '../../workflows/state';
 import { migrationWriter, reviewerComments } from '../agents/roles';
 import { createRoleRunner, type Budgeted } from '../agents/runner';
@@ -12,7 +13,7 @@ import { commitPaths } from '../repo/workspace';
 import { fileNameOf, readMigrations, worktreeSource, type MigrationFile } from './files';
 import { writeWorktreeFile, WorktreePathError } from '../sandbox/worktreeFs';
 import { lintMigrations, type LintFinding } from './lint';
-import { applyPending, connect, dryRun, MigrationFailed, revert } from './runner';
+import { applyPending, connect, dryRun, MigrationFailed, migrationsSince, revert } from './runner';
 
 export interface MigrationReview {
   files: string[];
@@ -179,6 +180,12 @@ export function createMigrationActivities(deps: { logger: Logger; sandbox?: Sand
       const files = await migrationsOf(service, input.workspace);
       const reverted = await withDatabase(service, input.environment, (client) => revert(client, files, input.runId, input.versions));
       deps.logger.info({ runId: input.runId, service: service.name, environment: input.environment, reverted }, 'migrations reverted');
+    },
+
+    /** The run's versions still applied, and what other runs applied after them: a later rollback checks that no one built on them since. */
+    async inspectMigrations(input: { runId: string; service: ServiceSettings; environment: string; versions: string[] }): Promise<MigrationsNow> {
+      const service = databaseOf(input.service);
+      return withDatabase(service, input.environment, (client) => migrationsSince(client, input.runId, input.versions));
     },
   };
 

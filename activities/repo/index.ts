@@ -52,6 +52,15 @@ export function createRepoActivities(deps: { logger: Logger; sandbox?: SandboxSe
       deps.logger.info({ runId: input.runId, path, services: facts.services.length, problems: facts.problems.length }, 'report written');
       return { path, facts };
     },
+    /** A later rollback's record, next to the run's report on its branch. */
+    async writeRollbackRecord(input: { runId: string; rollbackId: string; workspace: Workspace; repository: RepositorySettings; markdown: string }): Promise<{ path: string }> {
+      const { workspace } = input;
+      const path = `${workspace.specDir}/rollback.md`;
+      await writeWorktreeFile(workspace.path, path, input.markdown, 1024 * 1024);
+      await commitPaths(workspace, [path], `rollback: ${workspace.branch}\n\nRun ${input.runId}, rolled back by ${input.rollbackId}.`, input.repository.remote);
+      deps.logger.info({ runId: input.runId, rollbackId: input.rollbackId, path }, 'rollback record written');
+      return { path };
+    },
   };
 }
 export type RepoActivities = ReturnType<typeof createRepoActivities>;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 // The decoder the client itself uses for search attributes (not re-exported at the package's top level).
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
@@ -8,11 +8,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { SlipwayConfig } from '../../config/schema';
 import { resolveRunSettings } from '../../config/settings';
 import { evidenceQuery as segmentEvidenceQuery, segmentId, segmentProgressQuery } from '../../workflows/analysis';
+import { ROLLBACK_MEMO } from '../../workflows/deliveredRollback';
 import { featureDelivery } from '../../workflows/featureDelivery';
 import { cancelRequestSignal, decideUpdate, REPORT_MEMO, reportQuery, RUN_MEMO, statusQuery, type DecisionV1 } from '../../workflows/messages';
 import { watchProgressQuery } from '../../workflows/postDeployWatch';
 import { SlipwayFeature, SlipwayPhase, SlipwayServices, SlipwayStatus } from '../../workflows/search-attributes';
 import { buildReport, reportMarkdown, reportSettingsOf, runReportSchema, type RunReport } from '../../workflows/report';
+import { rollbackIdOf } from '../../workflows/rollbackState';
 import { rolloutProgressQuery } from '../../workflows/serviceRollout';
 import { initialRunState, LIMITS, type AnalysisSummary, type RunState, type SoakSample } from '../../workflows/state';
 import type { Identity } from '../auth';
@@ -209,12 +211,26 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
       }
     };
 
+    /** A delivered run records being rolled back later through its rollback workflow (it cannot change its own history once ended). */
+    const laterRollback = async (runId: string): Promise<{ rollback?: { rollbackId: string; status: string; requester?: string } }> => {
+      const rollbackId = rollbackIdOf(runId);
+      try {
+        const description = await client.workflow.getHandle(rollbackId).describe();
+        const memo = description.memo as { requester?: string; [ROLLBACK_MEMO]?: { status?: string } } | undefined;
+        return { rollback: { rollbackId, status: memo?.[ROLLBACK_MEMO]?.status ?? description.status.name.toLowerCase(), ...(memo?.requester ? { requester: memo.requester } : {}) } };
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return {};
+        throw err;
+      }
+    };
+
     app.get(
       '/runs/:id',
       { schema: { summary: 'A run: phase, gates, artifacts, timeline, rollouts and their soaks, cost', params: runIdParams, response: { 200: runReply, ...errors } } },
       async (request) => {
         identityOf(request);
-        return withLiveChildren(await stateOf(request.params.id, request.log), request.log);
+        const state = await withLiveChildren(await stateOf(request.params.id, request.log), request.log);
+        return state.status === 'succeeded' ? { ...state, ...(await laterRollback(request.params.id)) } : state;
       },
     );
 

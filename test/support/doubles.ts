@@ -96,6 +96,9 @@ export function activityDoubles(overrides: Partial<Activities> = {}, onCall?: (c
     validateManifests: async () => ({ summary: 'dry-run ok', valid: true }),
     deployService: async (input) => ({ deployment: input.service.name, namespace: input.environment.namespace, revision: 2, previousRevision: 1 }),
     rollbackService: async () => undefined,
+    inspectDeployment: async () => ({ exists: true, revision: 2 }),
+    inspectMigrations: async (input) => ({ applied: [...input.versions], later: [] }),
+    writeRollbackRecord: async (input) => ({ path: `${input.workspace.specDir}/rollback.md` }),
     analyzeSlo: async (input): Promise<SoakSample> => ({
       service: input.service.name,
       environment: input.environment.name,

@@ -1,38 +1,11 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FreezeReply } from '../../api/schemas';
 import { EXIT } from '../../cli/exitCodes';
-import { runCli, type CliIo } from '../../cli/program';
 import { renderFreeze, renderRun } from '../../cli/render';
 import { renderRunList } from '../../cli/tables';
 import { initialRunState, runStateSchema } from '../../workflows/state';
+import { runSlipway, transport } from '../support/cliHarness';
 
-const TOKEN = 'lead-approver-token-000003';
-
-function transport(reply: { status?: number; body: unknown }) {
-  const sent: { method: string; path: string; body: unknown }[] = [];
-  const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
-    sent.push({ method: init?.method ?? 'GET', path: new URL(String(input)).pathname, body: init?.body ? JSON.parse(String(init.body)) : undefined });
-    return new Response(JSON.stringify(reply.body), { status: reply.status ?? 200, headers: { 'content-type': 'application/json' } });
-  }) as typeof globalThis.fetch;
-  return { sent, fetch };
-}
-
-async function run(argv: string[], fetch: typeof globalThis.fetch) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (t: string) => void (stdout += t) },
-    stderr: { write: (t: string) => void (stderr += t) },
-    env: { SLIPWAY_TOKEN: TOKEN, SLIPWAY_API: 'http://api.test:8080', TZ: 'UTC' },
-    cwd: await mkdtemp(join(tmpdir(), 'slipway-cli-cwd-')),
-    home: await mkdtemp(join(tmpdir(), 'slipway-cli-home-')),
-    sleep: async () => undefined,
-    fetch,
-  };
-  return { code: await runCli(argv, io), stdout, stderr };
-}
+const run = runSlipway;
 
 const frozen: FreezeReply = {
   frozen: true,

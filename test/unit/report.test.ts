@@ -252,9 +252,12 @@ describe('reportMarkdown', () => {
     expect(markdown).toContain('- Not read: services/notifications/lcov.info: no LF: line counts');
   });
 
-  test('the rollback plan prints each step\'s commands by hand (no Slipway command that does not exist), marking what was already undone', () => {
+  test('the rollback plan prints each step\'s commands by hand, marking what was already undone; only a delivered run names `slipway rollback`', () => {
     expect(markdown).toContain('To undo this run, run these steps by hand, newest change first');
     expect(markdown).not.toContain('slipway rollback');
+    const delivered = reportMarkdown(buildReport({ ...state, status: 'succeeded', compensations: [] }, facts, settings));
+    expect(delivered).toContain(`To undo this run, \`slipway rollback ${state.runId} -m "why"\` runs these steps, newest change first, once an approver other than you approves`);
+    expect(delivered).toContain('  kubectl --context prod-eu -n prod rollout undo deployment/messages --to-revision=6\n');
     expect(markdown).toContain('- messages in production, migrations (versions 20261125000000, 20261125000100, newest first, from a checkout of the branch; 20261125000100 cannot run in a transaction, so each statement commits on its own) — **UNDO FAILED**:');
     expect(markdown).toContain('  kubectl --context prod-eu -n prod rollout undo deployment/messages --to-revision=6\n');
   });
