@@ -1,8 +1,10 @@
 /**
- * `npm run demo [-- --breach] [-- --soak 45s]`: one feature delivered end to end into the local
+ * `npm run demo [-- --breach | --rollback-later] [-- --soak 45s]`: one feature delivered end to end into the local
  * world, with Slipway playing nobody but itself: the demo plays the people (a requester, and a
  * different approver so four-eyes holds), commits their prepared work to the feature branch at each
  * step, approves the gates, and checks at the end that the world agrees with what the run says.
+ * `--rollback-later` then rolls the delivered run back (asked by the requester, approved by the
+ * approver) and checks that the world equals its snapshot from before the run.
  * Uses a running `npm start` when there is one; otherwise starts everything and stops it after.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,23 +13,25 @@ import ms from 'ms';
 import { parseDocument } from 'yaml';
 import { loadConfig } from '../config/load';
 import type { SlipwayConfig } from '../config/schema';
+import type { DeliveredRollbackState } from '../workflows/rollbackState';
 import type { RunState } from '../workflows/state';
 import { FEATURE } from '../world/demo/changes';
 import { Api, deliveredProblems, driveRun } from '../world/demo/driver';
 import { snapshotWorld, worldDifferences } from '../world/demo/snapshot';
-import { renderRun } from '../cli/render';
+import { renderRollback, renderRun } from '../cli/render';
 import { ChangedLines, RedrawnBlock, type LiveView } from '../cli/terminal';
 import { apiUrlOf, chooseConfig, devTokens, startStack, STATE_DIR, type Stack } from './stack';
 
 interface Options {
   breach: boolean;
+  rollbackLater: boolean;
   soak: string;
   interval: string;
   timeoutMs: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { breach: false, soak: '60s', interval: '10s', timeoutMs: 20 * 60_000 };
+  const options: Options = { breach: false, rollbackLater: false, soak: '60s', interval: '10s', timeoutMs: 20 * 60_000 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -36,11 +40,13 @@ function parseArgs(argv: string[]): Options {
       return next;
     };
     if (arg === '--breach') options.breach = true;
+    else if (arg === '--rollback-later') options.rollbackLater = true;
     else if (arg === '--soak') options.soak = value();
     else if (arg === '--interval') options.interval = value();
     else if (arg === '--timeout') options.timeoutMs = Number(ms(value() as ms.StringValue));
-    else throw new Error(`unknown option ${arg} (use --breach, --soak <duration>, --interval <duration>, --timeout <duration>)`);
+    else throw new Error(`unknown option ${arg} (use --breach, --rollback-later, --soak <duration>, --interval <duration>, --timeout <duration>)`);
   }
+  if (options.breach && options.rollbackLater) throw new Error('--breach rolls the run back itself; --rollback-later rolls back a delivered run: pick one');
   for (const [name, text] of [['--soak', options.soak], ['--interval', options.interval]] as const) {
     if (!(Number(ms(text as ms.StringValue)) > 0)) throw new Error(`${name} ${text} is not a duration (e.g. 45s, 2m)`);
   }
@@ -83,10 +89,27 @@ class Progress {
   }
 }
 
+/** The delivered run rolled back later, as people do it: the requester asks, the approver approves, everyone waits. */
+async function rollBackLater(client: Api, runId: string): Promise<DeliveredRollbackState> {
+  say(`\n▸ rolling ${runId} back later: "dev" asks, "lead" approves\n`);
+  const asked = await client.call<DeliveredRollbackState>('POST', `/runs/${runId}/rollback`, 'requester', { reason: 'demo: take the delivered feature back out' });
+  say(renderRollback(asked, { utc: true }).join('\n'));
+  await client.call('POST', `/runs/${asked.rollbackId}/gates/rollback/approve`, 'approver', { comment: 'demo: approved by a second person' });
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    const state = await client.call<DeliveredRollbackState>('GET', `/runs/${runId}/rollback`, 'requester');
+    if (!['checking', 'awaiting-approval', 'rolling-back'].includes(state.status) || Date.now() > deadline) {
+      say(`\n${renderRollback(state, { utc: true }).join('\n')}\n`);
+      return state;
+    }
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+}
+
 async function main(): Promise<number> {
   const started = Date.now();
   const options = parseArgs(process.argv.slice(2));
-  const scenario = options.breach ? 'breach' : 'success';
+  const scenario = options.breach ? 'breach' : options.rollbackLater ? 'rollback-later' : 'success';
   const exampleFile = chooseConfig();
   const example = await loadConfig(exampleFile);
   if (example.world === undefined) throw new Error(`${exampleFile} has no world section: the demo delivers into the local world`);
@@ -132,14 +155,24 @@ async function main(): Promise<number> {
     const report = await client.call<{ markdown: string }>('GET', `/runs/${runId}/report`, 'requester');
     say(report.markdown);
 
-    const after = await snapshotWorld(config, world);
-    const problems = options.breach ? worldDifferences(before, after) : deliveredProblems(state, after);
+    let after = await snapshotWorld(config, world);
+    let problems = options.breach ? worldDifferences(before, after) : deliveredProblems(state, after);
     const expected = options.breach ? 'rolled-back' : 'succeeded';
-    const worldMatches = problems.length === 0;
+    let worldMatches = problems.length === 0;
     say(options.breach ? (worldMatches ? 'The world equals its pre-run snapshot: every Deployment and database is back.' : `The world differs from its pre-run snapshot:\n${problems.map((p) => `  - ${p}`).join('\n')}`) : worldMatches ? 'The world agrees: every namespace runs the new digests; every database has the new migration.' : `The world disagrees with the run:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    const ok = state.status === expected && worldMatches;
+    let ok = state.status === expected && worldMatches;
     if (!ok && state.status !== expected) say(`expected the run to end ${expected}, it ended ${state.status}`);
-    outcome = { scenario, runId, status: state.status, seconds: 0, worldMatches };
+    let status: string = state.status;
+    if (ok && options.rollbackLater) {
+      const rollback = await rollBackLater(client, runId);
+      status = rollback.status;
+      after = await snapshotWorld(config, world);
+      problems = worldDifferences(before, after);
+      worldMatches = problems.length === 0;
+      say(worldMatches ? 'The world equals its snapshot from before the run: every Deployment and database is back.' : `The world differs from its snapshot from before the run:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+      ok = rollback.status === 'rolled-back' && worldMatches;
+    }
+    outcome = { scenario, runId, status, seconds: 0, worldMatches };
     return ok ? 0 : 1;
   } finally {
     if (stack) {
@@ -158,7 +191,7 @@ main().then(
   (code) => process.exit(code),
   (err: Error) => {
     console.error(`slipway demo: ${err.message}`);
-    console.log(JSON.stringify({ scenario: process.argv.includes('--breach') ? 'breach' : 'success', runId: null, status: 'error', seconds: 0, worldMatches: false, error: err.message }));
+    console.log(JSON.stringify({ scenario: process.argv.includes('--breach') ? 'breach' : process.argv.includes('--rollback-later') ? 'rollback-later' : 'success', runId: null, status: 'error', seconds: 0, worldMatches: false, error: err.message }));
     process.exit(1);
   },
 );
