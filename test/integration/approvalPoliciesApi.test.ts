@@ -1,25 +1,9 @@
-import type { Worker } from '@temporalio/worker';
-import type { FastifyInstance } from 'fastify';
-import { TokenBook } from '../../api/auth';
-import { buildServer } from '../../api/server';
-import { parseConfig } from '../../config/load';
 import type { SlipwayConfigInput } from '../../config/schema';
 import { activityDoubles } from '../support/doubles';
-import { connectTestTemporal, eventually, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
+import { eventually, uniqueTaskQueue } from '../support/temporal';
+import { startTestApi, type TestApi, type TestIdentity } from '../support/testApi';
 
-const TOKENS = {
-  alice: 'alice-requester-token-0001',
-  lead: 'lead-approver-token-000003',
-  carol: 'carol-approver-token-00004',
-  dana: 'dana-approver-token-000005',
-};
-const tokens = TokenBook.parse(Object.entries(TOKENS).map(([name, token]) => `${name}:${name === 'alice' ? 'requester' : 'approver'}:${token}`).join(','));
-
-let env: TestTemporal;
-let worker: Worker;
-let workerDone: Promise<void>;
-let app: FastifyInstance;
-let base: string;
+let api: TestApi;
 const taskQueue = uniqueTaskQueue('policies-api');
 
 const config: SlipwayConfigInput = {
@@ -35,27 +19,11 @@ const config: SlipwayConfigInput = {
 };
 
 beforeAll(async () => {
-  env = await connectTestTemporal();
-  worker = await testWorker(env, taskQueue, activityDoubles().activities);
-  workerDone = worker.run();
-  app = await buildServer({ client: env.client, config: parseConfig(config), tokens, queryTimeoutMs: 5_000 });
-  base = await app.listen({ host: '127.0.0.1', port: 0 });
+  api = await startTestApi(config, activityDoubles().activities);
 });
-afterAll(async () => {
-  await app.close();
-  worker.shutdown();
-  await workerDone;
-  await env.close();
-});
+afterAll(() => api.stop());
 
-const call = async (method: 'GET' | 'POST', path: string, who: keyof typeof TOKENS, body?: unknown) => {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKENS[who]}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { statusCode: res.status, body: (await res.json()) as Record<string, unknown> & { gate?: Record<string, unknown>; message?: string } };
-};
+const call = (method: 'GET' | 'POST', path: string, who: TestIdentity, body?: unknown) => api.call(method, path, who, body);
 
 test('a 2-of-3 gate through the API: the first approval keeps it pending and shows in GET /runs/:id, the same approver twice is 409, a second opens it', async () => {
   const created = await call('POST', '/runs', 'alice', { feature: 'Add real-time notifications when users receive new messages', idempotencyKey: `policies-${Date.now()}` });

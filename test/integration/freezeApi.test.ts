@@ -1,25 +1,14 @@
-import type { Worker } from '@temporalio/worker';
-import type { FastifyInstance } from 'fastify';
-import { TokenBook } from '../../api/auth';
 import { buildServer } from '../../api/server';
 import { parseConfig } from '../../config/load';
 import type { SlipwayConfigInput } from '../../config/schema';
 import { activityDoubles, type Call } from '../support/doubles';
-import { connectTestTemporal, eventually, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
+import { eventually, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
+import { startTestApi, testTokens, type TestApi, type TestIdentity } from '../support/testApi';
 
-const TOKENS = {
-  alice: 'alice-requester-token-0001',
-  lead: 'lead-approver-token-000003',
-  carol: 'carol-approver-token-00004',
-};
-const tokens = TokenBook.parse(`alice:requester:${TOKENS.alice},lead:approver:${TOKENS.lead},carol:approver:${TOKENS.carol}`);
-type Who = keyof typeof TOKENS;
+type Who = TestIdentity;
 
+let api: TestApi;
 let env: TestTemporal;
-let worker: Worker;
-let workerDone: Promise<void>;
-let app: FastifyInstance;
-let base: string;
 let calls: Call[];
 const taskQueue = uniqueTaskQueue('freeze-api');
 
@@ -35,31 +24,14 @@ const config = (windows: unknown[] = []): SlipwayConfigInput => ({
 });
 
 beforeAll(async () => {
-  env = await connectTestTemporal();
   const doubles = activityDoubles();
   calls = doubles.calls;
-  worker = await testWorker(env, taskQueue, doubles.activities);
-  workerDone = worker.run();
-  app = await buildServer({ client: env.client, config: parseConfig(config()), tokens, queryTimeoutMs: 5_000 });
-  base = await app.listen({ host: '127.0.0.1', port: 0 });
+  api = await startTestApi(config(), doubles.activities);
+  env = api.env;
 });
-afterAll(async () => {
-  await app.close();
-  worker.shutdown();
-  await workerDone;
-  await env.close();
-});
+afterAll(() => api.stop());
 
-/** A real HTTP request to the listening API. */
-const call = async (method: 'GET' | 'POST', path: string, who?: Who, body?: unknown, at = base) => {
-  const res = await fetch(`${at}${path}`, {
-    method,
-    headers: { ...(who ? { authorization: `Bearer ${TOKENS[who]}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the test reads arbitrary JSON
-  return { statusCode: res.status, body: (await res.json()) as any };
-};
+const call = (method: 'GET' | 'POST', path: string, who?: Who, body?: unknown, at?: string) => api.call(method, path, who, body, at);
 
 test('POST /freeze and /unfreeze: approvers only, a reason required, who/when/why kept; GET /freeze for anyone', async () => {
   expect((await call('GET', '/freeze')).statusCode).toBe(401);
@@ -92,7 +64,7 @@ test('POST /freeze and /unfreeze: approvers only, a reason required, who/when/wh
 
 test('GET /freeze shows the scheduled windows open now from config', async () => {
   const windows = [{ name: 'weekend', timeZone: 'Europe/Berlin', reason: 'weekend', weekly: { from: 'fri 16:00', to: 'mon 08:00' } }];
-  const server = await buildServer({ client: env.client, config: parseConfig(config(windows)), tokens, queryTimeoutMs: 5_000, now: () => Date.parse('2026-11-28T12:00:00Z') });
+  const server = await buildServer({ client: env.client, config: parseConfig(config(windows)), tokens: testTokens, queryTimeoutMs: 5_000, now: () => Date.parse('2026-11-28T12:00:00Z') });
   try {
     const reply = await call('GET', '/freeze', 'alice', undefined, await server.listen({ host: '127.0.0.1', port: 0 }));
     expect(reply.body).toMatchObject({ frozen: true, windows: [{ name: 'weekend', timeZone: 'Europe/Berlin', reason: 'weekend' }], windowsUntil: '2026-11-30T07:00:00.000Z' });

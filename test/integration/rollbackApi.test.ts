@@ -1,27 +1,11 @@
-import type { Worker } from '@temporalio/worker';
-import type { FastifyInstance } from 'fastify';
-import { TokenBook } from '../../api/auth';
-import { buildServer } from '../../api/server';
-import { parseConfig } from '../../config/load';
 import type { SlipwayConfigInput } from '../../config/schema';
 import { activityDoubles, type Call } from '../support/doubles';
-import { connectTestTemporal, eventually, testWorker, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
+import { eventually, uniqueTaskQueue } from '../support/temporal';
+import { startTestApi, type TestApi, type TestIdentity } from '../support/testApi';
 
 /** POST/GET /runs/:id/rollback over HTTP, with a real Temporal server and worker; the world is the activity doubles'. */
 
-const TOKENS = {
-  alice: 'alice-requester-token-0001',
-  lead: 'lead-approver-token-000003',
-  carol: 'carol-approver-token-00004',
-};
-const tokens = TokenBook.parse(`alice:requester:${TOKENS.alice},lead:approver:${TOKENS.lead},carol:approver:${TOKENS.carol}`);
-type Who = keyof typeof TOKENS;
-
-let env: TestTemporal;
-let worker: Worker;
-let workerDone: Promise<void>;
-let app: FastifyInstance;
-let base: string;
+let api: TestApi;
 let calls: Call[];
 /** The revision the cluster shows for every Deployment; the doubles' deploys leave revision 2. */
 let revisionNow = 2;
@@ -38,30 +22,13 @@ const config: SlipwayConfigInput = {
 };
 
 beforeAll(async () => {
-  env = await connectTestTemporal();
   const doubles = activityDoubles({ inspectDeployment: async () => ({ exists: true, revision: revisionNow, image: `r/messages:${revisionNow}`, run: 'someone' }) });
   calls = doubles.calls;
-  worker = await testWorker(env, taskQueue, doubles.activities);
-  workerDone = worker.run();
-  app = await buildServer({ client: env.client, config: parseConfig(config), tokens, queryTimeoutMs: 5_000 });
-  base = await app.listen({ host: '127.0.0.1', port: 0 });
+  api = await startTestApi(config, doubles.activities);
 });
-afterAll(async () => {
-  await app.close();
-  worker.shutdown();
-  await workerDone;
-  await env.close();
-});
+afterAll(() => api.stop());
 
-const call = async (method: 'GET' | 'POST', path: string, who?: Who, body?: unknown) => {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...(who ? { authorization: `Bearer ${TOKENS[who]}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the test reads arbitrary JSON
-  return { statusCode: res.status, body: (await res.json()) as any };
-};
+const call = (method: 'GET' | 'POST', path: string, who?: TestIdentity, body?: unknown) => api.call(method, path, who, body);
 
 /** A run started over HTTP, waiting at its production gate. */
 async function atProductionGate(feature: string): Promise<string> {
