@@ -355,7 +355,7 @@ export function renderFreeze(freeze: FreezeReply, options: Pick<RenderOptions, '
 export function renderRollback(rollback: DeliveredRollbackState & { stale?: boolean }, options: Pick<RenderOptions, 'utc' | 'color'> = {}): string[] {
   const style = styleFor(options.color ?? false);
   const utc = options.utc ?? false;
-  const colour = rollback.status === 'rolled-back' ? style.green : ['refused', 'failed', 'rejected', 'cancelled'].includes(rollback.status) ? style.red : style.yellow;
+  const colour = rollback.status === 'rolled-back' ? style.green : ['refused', 'failed', 'rejected', 'expired', 'cancelled'].includes(rollback.status) ? style.red : style.yellow;
   const lines = [
     `${style.bold(`rollback of ${oneLine(rollback.runId)}`)}  ${colour(rollback.status)}`,
     `  asked by ${oneLine(rollback.requester)} at ${formatDateTime(rollback.startedAt, utc)}: ${oneLine(rollback.reason)}`,
@@ -371,7 +371,7 @@ export function renderRollback(rollback: DeliveredRollbackState & { stale?: bool
   }
   if (rollback.steps.length > 0) lines.push('  steps, in order');
   rollback.steps.forEach((step, i) => {
-    const mark = step.status === 'done' ? style.green('done') : step.status === 'failed' ? style.red('FAILED') : style.dim('pending');
+    const mark = step.status === 'done' ? style.green(step.already ? 'already undone' : 'done') : step.status === 'failed' ? style.red('FAILED') : style.dim('pending');
     lines.push(`    ${i + 1}. ${oneLine(step.environment)}/${oneLine(step.service)}: ${oneLine(step.detail)}  ${mark}${step.error ? ` ${oneLine(step.error)}` : ''}`);
   });
   if (rollback.conflicts.length > 0) {

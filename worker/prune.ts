@@ -2,6 +2,7 @@ import { Client, WorkflowNotFoundError, type Connection } from '@temporalio/clie
 import type { Logger } from 'pino';
 import { pruneWorkspaces } from '../activities/repo/workspace';
 import type { SlipwayConfig } from '../config/schema';
+import { rollbackIdOf } from '../workflows/rollbackState';
 
 /**
  * At a worker's start: removes the worktrees of runs that are no longer open (they ended while no
@@ -11,11 +12,19 @@ import type { SlipwayConfig } from '../config/schema';
  */
 export async function pruneClosedWorktrees(connection: Connection, config: Pick<SlipwayConfig, 'repository' | 'temporal'>, logger: Logger): Promise<string[]> {
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const isOpen = async (folder: string): Promise<boolean> => {
+  const running = async (workflowId: string): Promise<boolean> => {
     try {
-      return (await client.workflow.getHandle(folder).describe()).status.name === 'RUNNING';
+      return (await client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  };
+  // A delivered run's worktree comes back while a later rollback of it reads its migrations and writes its record.
+  const isOpen = async (folder: string): Promise<boolean> => {
+    try {
+      return (await running(folder)) || (await running(rollbackIdOf(folder)));
+    } catch (err) {
       logger.warn({ err: (err as Error).message, folder }, 'could not tell whether the run of a worktree is open; keeping it');
       return true;
     }

@@ -77,10 +77,26 @@ export function initialRollbackState(rollback: {
   };
 }
 
-/** What a later change did to one step's target, or undefined when the world still holds what the run left there. */
+/**
+ * Whether the world already shows what this step would leave (an earlier rollback that stopped half
+ * way, or a person by hand): the Deployment gone that the run created, or back on its previous image.
+ */
+export function deploymentUndone(step: RollbackStep, now: DeploymentNow): boolean {
+  const d = step.deployment;
+  if (d === undefined) return false;
+  if (d.previousRevision === undefined) return !now.exists;
+  return now.exists && d.previousImage !== undefined && now.image === d.previousImage;
+}
+
+/** Whether none of the run's versions is applied any more, and nothing was applied on top. */
+export function migrationsUndone(now: MigrationsNow): boolean {
+  return now.applied.length === 0 && now.later.length === 0;
+}
+
+/** What a later change did to one step's target, or undefined when the world still holds what the run left there (or already what the step leaves). */
 export function deploymentConflict(step: RollbackStep, now: DeploymentNow): RollbackConflict | undefined {
   const d = step.deployment;
-  if (d === undefined) return undefined;
+  if (d === undefined || deploymentUndone(step, now)) return undefined;
   const where = { service: step.service, environment: step.environment, kind: 'deployment' as const };
   const name = `${d.namespace}/${d.deployment}`;
   if (!now.exists) {
@@ -98,18 +114,13 @@ export function deploymentConflict(step: RollbackStep, now: DeploymentNow): Roll
 export function migrationsConflict(step: RollbackStep, now: MigrationsNow): RollbackConflict | undefined {
   const versions = step.versions ?? [];
   const where = { service: step.service, environment: step.environment, kind: 'migrations' as const };
+  // Versions already reverted are no conflict: reverting skips them and undoes the rest.
+  if (now.later.length === 0) return undefined;
   const gone = versions.filter((v) => !now.applied.includes(v));
-  const problems: string[] = [];
-  if (now.later.length > 0) problems.push(`${now.later.map((m) => `${m.version} (run ${m.runId})`).join(', ')} applied since`);
-  if (gone.length > 0) problems.push(`${gone.join(', ')} already reverted`);
-  if (problems.length === 0) return undefined;
   return {
     ...where,
-    detail: `the database of ${step.service} in ${step.environment}: ${problems.join('; ')}`,
-    loses:
-      now.later.length > 0
-        ? `${now.later.map((m) => m.version).join(', ')} stay applied over a schema without ${now.applied.join(', ') || 'the run’s versions'}: what they build on is reverted`
-        : `nothing more: only ${now.applied.join(', ') || 'no version'} is still there to revert`,
+    detail: `the database of ${step.service} in ${step.environment}: ${now.later.map((m) => `${m.version} (run ${m.runId})`).join(', ')} applied since${gone.length > 0 ? `; ${gone.join(', ')} already reverted` : ''}`,
+    loses: `${now.later.map((m) => m.version).join(', ')} stay applied over a schema without ${now.applied.join(', ') || 'the run’s versions'}: what they build on is reverted`,
   };
 }
 
@@ -148,7 +159,7 @@ export function rollbackRecordMarkdown(state: DeliveredRollbackState): string {
     '',
     '| # | environment | service | step | status |',
     '|---|---|---|---|---|',
-    ...state.steps.map((s, i) => `| ${i + 1} | ${s.environment} | ${s.service} | ${s.detail.replaceAll('|', '\\|')} | ${s.status}${s.error ? `: ${s.error.replaceAll('|', '\\|').replace(/\n/g, ' ')}` : ''} |`),
+    ...state.steps.map((s, i) => `| ${i + 1} | ${s.environment} | ${s.service} | ${s.detail.replaceAll('|', '\\|')} | ${s.status}${s.already ? ' (already undone before this rollback)' : ''}${s.error ? `: ${s.error.replaceAll('|', '\\|').replace(/\n/g, ' ')}` : ''} |`),
   ];
   if (state.conflicts.length > 0) lines.push('', '## Later changes it overrode', '', ...conflictLines(state.conflicts, true));
   return `${lines.join('\n')}\n`;

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { auditRecordSchema, deploymentSchema, gateRecordSchema, timelineEventSchema } from './state';
 
-export const ROLLBACK_STATUSES = ['checking', 'refused', 'awaiting-approval', 'rolling-back', 'rolled-back', 'failed', 'rejected', 'cancelled'] as const;
+export const ROLLBACK_STATUSES = ['checking', 'refused', 'awaiting-approval', 'rolling-back', 'rolled-back', 'failed', 'rejected', 'expired', 'cancelled'] as const;
 export const rollbackStatusSchema = z.enum(ROLLBACK_STATUSES);
 export type RollbackStatus = z.infer<typeof rollbackStatusSchema>;
 
@@ -21,6 +21,8 @@ export const rollbackStepSchema = z.object({
   /** The versions the run applied (migration steps). */
   versions: z.array(z.string()).optional(),
   status: z.enum(['pending', 'done', 'failed']),
+  /** Done before this rollback ran it: the world already showed what the step leaves. */
+  already: z.boolean().optional(),
   error: z.string().optional(),
   at: z.string().optional(),
 });

@@ -118,8 +118,9 @@ export async function revert(client: Client, files: MigrationFile[], runId: stri
 }
 
 /**
- * Which of `versions` this run still has applied, and what other runs applied after the run's
- * newest version (a later version number, or applied later than the run's own).
+ * Which of `versions` this run still has applied, and what other runs applied after them: applied
+ * later than the run's own (parallel branches number their versions in any order); when none of the
+ * run's versions is left to date them, any higher version number.
  */
 export async function migrationsSince(client: Client, runId: string, versions: string[]): Promise<{ applied: string[]; later: { version: string; runId: string; appliedAt: string }[] }> {
   const rows = (await client.query<{ version: string; run_id: string; applied_at: Date }>(`SELECT version, run_id, applied_at FROM ${MIGRATIONS_TABLE}`)).rows;
@@ -127,7 +128,7 @@ export async function migrationsSince(client: Client, runId: string, versions: s
   const newest = versions.reduce((max, v) => (BigInt(v) > max ? BigInt(v) : max), 0n);
   const lastApplied = Math.max(0, ...mine.map((r) => r.applied_at.getTime()));
   const later = rows
-    .filter((r) => r.run_id !== runId && (BigInt(r.version) > newest || (mine.length > 0 && r.applied_at.getTime() > lastApplied)))
+    .filter((r) => r.run_id !== runId && (mine.length > 0 ? r.applied_at.getTime() > lastApplied : BigInt(r.version) > newest))
     .sort((a, b) => (BigInt(a.version) < BigInt(b.version) ? -1 : 1))
     .map((r) => ({ version: r.version, runId: r.run_id, appliedAt: r.applied_at.toISOString() }));
   return { applied: mine.map((r) => r.version).sort(), later };

@@ -15,7 +15,7 @@ export interface RollbackRoutesDeps {
   client: Client;
   config: SlipwayConfig;
   queryTimeoutMs: number;
-  /** How long POST waits for the check against the world before answering 202 with `checking`. */
+  /** How long POST waits for the check against the world before answering 202 with `checking` (under the CLI's 30 s). */
   checkTimeoutMs?: number;
 }
 
@@ -25,6 +25,12 @@ const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: erro
 function ended(memo: Record<string, unknown> | undefined): boolean {
   const status = (memo?.[RUN_MEMO] as RunState | undefined)?.status;
   return status !== undefined && TERMINAL_STATUSES.includes(status);
+}
+
+/** Delivered: it succeeded, or failed after delivery (docs, observability) with its rollouts kept and nothing undone. */
+function delivered(run: RunState): boolean {
+  if (run.status === 'succeeded') return true;
+  return run.status === 'failed' && run.rollouts.some((r) => r.status === 'succeeded') && run.compensations.every((c) => c.status === 'armed');
 }
 
 function identityOf(request: { identity?: Identity }): Identity {
@@ -84,12 +90,17 @@ export const rollbackRoutes = (deps: RollbackRoutesDeps): FastifyPluginAsyncZod 
           description = await handle.describe();
         }
         if (description.status.name === 'RUNNING') {
-          throw new HttpError(409, `run ${id} is still running: cancel it instead (POST /runs/${id}/cancel), which rolls back what it changed`);
+          throw new HttpError(
+            409,
+            ended(description.memo)
+              ? `run ${id} has ended but is still finishing (its last notifications): try again in a few seconds`
+              : `run ${id} is still running: cancel it instead (POST /runs/${id}/cancel), which rolls back what it changed`,
+          );
         }
         const run = (description.memo as Record<string, unknown> | undefined)?.[RUN_MEMO] as RunState | undefined;
         if (run === undefined || run.workspace === undefined) throw new HttpError(409, `run ${id} left no record of what it delivered`);
-        if (run.status !== 'succeeded') {
-          throw new HttpError(409, `run ${id} ended ${run.status}: only a delivered (succeeded) run can be rolled back later${run.status === 'rolled-back' ? ' (it already rolled itself back)' : ''}`);
+        if (!delivered(run)) {
+          throw new HttpError(409, `run ${id} ended ${run.status}: only a delivered run can be rolled back later${run.status === 'rolled-back' ? ' (it already rolled itself back)' : ''}`);
         }
         const rollbackId = rollbackIdOf(id);
         const asked = {
@@ -128,7 +139,7 @@ export const rollbackRoutes = (deps: RollbackRoutesDeps): FastifyPluginAsyncZod 
         }
         request.log.info({ runId: id, rollbackId, by: identity.name, force: force === true }, 'rollback asked');
         // The check against the world takes seconds: a refusal is this request's answer, not a later surprise.
-        const deadline = Date.now() + (deps.checkTimeoutMs ?? 30_000);
+        const deadline = Date.now() + (deps.checkTimeoutMs ?? 15_000);
         let state = await rollbackOf(id);
         while (state.status === 'checking' && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 250));

@@ -212,15 +212,19 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
     };
 
     /** A delivered run records being rolled back later through its rollback workflow (it cannot change its own history once ended). */
-    const laterRollback = async (runId: string): Promise<{ rollback?: { rollbackId: string; status: string; requester?: string } }> => {
+    const laterRollback = async (runId: string, log: { warn: (o: object, m: string) => void }): Promise<{ rollback?: { rollbackId: string; status: string; requester?: string } }> => {
       const rollbackId = rollbackIdOf(runId);
       try {
         const description = await client.workflow.getHandle(rollbackId).describe();
-        const memo = description.memo as { requester?: string; [ROLLBACK_MEMO]?: { status?: string } } | undefined;
-        return { rollback: { rollbackId, status: memo?.[ROLLBACK_MEMO]?.status ?? description.status.name.toLowerCase(), ...(memo?.requester ? { requester: memo.requester } : {}) } };
+        const memo = description.memo as { requester?: string; [ROLLBACK_MEMO]?: { status?: string; endedAt?: string } } | undefined;
+        const published = memo?.[ROLLBACK_MEMO];
+        // A rollback closed without saying how (terminated, timed out) is what Temporal says it is.
+        const status = description.status.name !== 'RUNNING' && published?.endedAt === undefined ? description.status.name.toLowerCase() : (published?.status ?? description.status.name.toLowerCase());
+        return { rollback: { rollbackId, status, ...(memo?.requester ? { requester: memo.requester } : {}) } };
       } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return {};
-        throw err;
+        // The run's own state matters more than this line: leave it out rather than fail the request.
+        if (!(err instanceof WorkflowNotFoundError)) log.warn({ runId, err: (err as Error).message }, 'could not read the run\'s later rollback');
+        return {};
       }
     };
 
@@ -230,7 +234,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
       async (request) => {
         identityOf(request);
         const state = await withLiveChildren(await stateOf(request.params.id, request.log), request.log);
-        return state.status === 'succeeded' ? { ...state, ...(await laterRollback(request.params.id)) } : state;
+        return state.status === 'succeeded' || state.status === 'failed' ? { ...state, ...(await laterRollback(request.params.id, request.log)) } : state;
       },
     );
 

@@ -134,6 +134,26 @@ test('revert undoes only what this run applied', async () => {
   expect((await schemaOf(dev.url)).columns.some((c) => c.startsWith('users.'))).toBe(true);
 });
 
+test('inspectMigrations: what is still applied of a run, and what other runs applied after it, by time, not by version number', async () => {
+  const { activities, workspace, addMigration } = await setup();
+  // Parallel branches: an earlier run applied a higher version before this run applied its own.
+  await addMigration('20261201000000', 'add_reactions', 'CREATE TABLE reactions (id bigint);\n', 'DROP TABLE reactions;\n');
+  await activities.applyMigrations(target(workspace, 'dev', 'earlier-run'));
+  await addMigration('20261123000000', 'add_receipts', 'CREATE TABLE receipts (id bigint);\n', 'DROP TABLE receipts;\n');
+  const mine = await activities.applyMigrations(target(workspace));
+  expect(mine.versions).toEqual(['20261123000000']);
+  const inspect = () => activities.inspectMigrations({ runId: 'run-1', service, environment: 'dev', versions: mine.versions });
+  expect(await inspect()).toEqual({ applied: ['20261123000000'], later: [] });
+
+  // A later run whose version number is lower still counts as later.
+  await addMigration('20261001000000', 'add_pins', 'CREATE TABLE pins (id bigint);\n', 'DROP TABLE pins;\n');
+  await activities.applyMigrations(target(workspace, 'dev', 'later-run'));
+  const later = await inspect();
+  expect(later.applied).toEqual(['20261123000000']);
+  expect(later.later.map((m) => `${m.version} ${m.runId}`)).toEqual(['20261001000000 later-run']);
+  expect(Date.parse(later.later[0]?.appliedAt ?? '')).toBeGreaterThan(0);
+});
+
 test('a failing second migration leaves the first applied and recorded and the second absent', async () => {
   const { activities, workspace, dev, addMigration } = await setup();
   await addMigration('20261123000000', 'add_receipts', 'CREATE TABLE receipts (id bigint);\n', 'DROP TABLE receipts;\n');

@@ -1,4 +1,4 @@
-import { conflictLines, deploymentConflict, initialRollbackState, migrationsConflict, rollbackGateSummary, rollbackRecordMarkdown, rollbackSteps } from '../../workflows/rollbackPlan';
+import { conflictLines, deploymentConflict, deploymentUndone, initialRollbackState, migrationsConflict, migrationsUndone, rollbackGateSummary, rollbackRecordMarkdown, rollbackSteps } from '../../workflows/rollbackPlan';
 import type { RolloutSummary } from '../../workflows/state';
 
 const rollout = (service: string, environment: string, extra: Partial<RolloutSummary> = {}): RolloutSummary => ({
@@ -62,7 +62,26 @@ test('migrations still applied with nothing on top are no conflict; later versio
   const later = migrationsConflict(step, { applied: ['20261125000000'], later: [{ version: '20261201000000', runId: 'feature-b-1', appliedAt: '2026-12-01T00:00:00.000Z' }] });
   expect(later?.detail).toBe('the database of messages in production: 20261201000000 (run feature-b-1) applied since');
   expect(later?.loses).toMatch(/^20261201000000 stay applied over a schema without 20261125000000/);
-  expect(migrationsConflict(step, { applied: [], later: [] })?.detail).toBe('the database of messages in production: 20261125000000 already reverted');
+  // Already reverted (a rollback that stopped half way, a person): nothing to refuse, nothing left to do.
+  expect(migrationsConflict(step, { applied: [], later: [] })).toBeUndefined();
+  expect(migrationsUndone({ applied: [], later: [] })).toBe(true);
+  expect(migrationsUndone({ applied: ['20261125000000'], later: [] })).toBe(false);
+});
+
+test('a Deployment already back on its previous image, or gone when the run created it, is already undone and no conflict', () => {
+  const [updated] = rollbackSteps([rollout('messages', 'production')]);
+  const [created] = rollbackSteps([rollout('notifications', 'production', { deployment: { deployment: 'notifications', namespace: 'production', revision: 1 } })]);
+  if (updated === undefined || created === undefined) throw new Error('no step');
+  const back = { exists: true, revision: 5, image: 'r/messages@sha256:old' };
+  expect(deploymentUndone(updated, back)).toBe(true);
+  expect(deploymentConflict(updated, back)).toBeUndefined();
+  expect(deploymentUndone(updated, { exists: true, revision: 4, image: 'r/messages@sha256:new' })).toBe(false);
+  expect(deploymentUndone(created, { exists: false })).toBe(true);
+  expect(deploymentConflict(created, { exists: false })).toBeUndefined();
+  // Without a recorded previous image nothing can say it is already back.
+  const [unknown] = rollbackSteps([rollout('messages', 'production', { deployment: { deployment: 'messages', namespace: 'production', revision: 4, previousRevision: 3 } })]);
+  if (unknown === undefined) throw new Error('no step');
+  expect(deploymentUndone(unknown, back)).toBe(false);
 });
 
 test('the gate shows the steps, and with force what the later changes lose; the record on the branch tells the whole story', () => {
