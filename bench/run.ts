@@ -9,7 +9,7 @@
  *   BENCH_PARKED=300 BENCH_BURST=100 ...   one size at a time (see SIZES below)
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -79,6 +79,8 @@ async function main(): Promise<void> {
   };
 
   const dir = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
+  // The world figures' sandboxed commands run as nobody, who must traverse this folder to their worktrees.
+  await chmod(dir, 0o755);
   if (process.env.BENCH_TSX !== '1' && (wanted('person').length > 0 || wanted('world').length > 0)) {
     // The worker and API run as in production: compiled, with the pre-built workflow bundle.
     log('building dist/ (npm run build) so the worker and API run compiled, as in production; BENCH_TSX=1 runs them with tsx');
