@@ -118,7 +118,11 @@ export const reportReply = z.object({
 });
 
 export const decisionBody = z
-  .object({ comment: z.string().trim().max(4000).optional() })
+  .object({
+    comment: z.string().trim().max(4000).optional(),
+    /** Approve alone, whatever the gate needs otherwise: only its `overrideBy`, with a comment saying why. */
+    override: z.boolean().optional(),
+  })
   .default({});
 export const rejectBody = z.object({
   comment: z.string().trim().min(1, 'a rejection needs a comment saying what to change').max(4000),

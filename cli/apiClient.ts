@@ -61,9 +61,9 @@ export class ApiClient {
     return this.call('GET', `runs/${encodeURIComponent(runId)}/report`, reportReply);
   }
 
-  decide(runId: string, gate: string, decision: 'approve' | 'reject', comment: string | undefined) {
+  decide(runId: string, gate: string, decision: 'approve' | 'reject', comment: string | undefined, override?: boolean) {
     return this.call('POST', `runs/${encodeURIComponent(runId)}/gates/${encodeURIComponent(gate)}/${decision}`, gateReply, {
-      body: comment !== undefined ? { comment } : {},
+      body: { ...(comment !== undefined ? { comment } : {}), ...(override ? { override: true } : {}) },
     });
   }
 

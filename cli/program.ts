@@ -161,9 +161,9 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
     });
 
   /** approve and reject: one route, one kind of answer. */
-  const decide = async (decision: 'approve' | 'reject', runId: string, gate: string, comment: string | undefined, command: Command) => {
+  const decide = async (decision: 'approve' | 'reject', runId: string, gate: string, comment: string | undefined, command: Command, override?: boolean) => {
     const flags = flagsOf(command);
-    const reply = await (await connect(flags)).decide(runId, gate, decision, comment);
+    const reply = await (await connect(flags)).decide(runId, gate, decision, comment, override);
     const record = reply.body.gate;
     emit(flags, reply, () => [decisionLine(runId, decision, record), `  follow it: slipway watch ${runId}`]);
   };
@@ -174,7 +174,11 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
     .argument('<run>', 'the run id')
     .argument('<gate>', 'the gate, e.g. spec, migration-review, manifest-review, production')
     .option('-m, --message <comment>', 'a comment for the audit trail')
-    .action((runId: string, gate: string, options: { message?: string }, command: Command) => decide('approve', runId, gate, options.message, command));
+    .option('--override', "approve alone, whatever approvals the gate needs (only the gate's overrideBy; needs -m saying why)")
+    .action((runId: string, gate: string, options: { message?: string; override?: boolean }, command: Command) => {
+      if (options.override && (options.message ?? '').trim() === '') throw new CliError(EXIT.usage, 'an override needs a comment saying why the gate cannot wait: --override -m "…"');
+      return decide('approve', runId, gate, options.message, command, options.override);
+    });
 
   program
     .command('reject')

@@ -257,6 +257,9 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
       } else {
         lines.push(`      approve: ${style.bold(`slipway approve ${state.runId} ${gate.name}`)} [-m "comment"]`);
         lines.push(`      reject:  ${style.bold(`slipway reject ${state.runId} ${gate.name}`)} -m "what to change"`);
+        if (gate.overrideBy !== undefined && gate.overrideBy.length > 0) {
+          lines.push(`      override (${gate.overrideBy.map(oneLine).join(', ')} only): slipway approve ${state.runId} ${gate.name} --override -m "why it cannot wait"`);
+        }
       }
     }
   }

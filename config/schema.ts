@@ -30,6 +30,11 @@ export const gatePolicySchema = z.object({
   approvers: z.array(identifier).prefault([]),
   /** Distinct approvers the gate needs. Above 1, the run's requester never counts (four-eyes); a rejection by any of them rejects at once. */
   approvals: z.number().int().min(1).prefault(1),
+  /**
+   * Approver ids and group names who may approve this gate alone, whatever `approvals` asks, with a
+   * comment saying why (an emergency override, audited as such); never the run's requester.
+   */
+  overrideBy: z.array(identifier).prefault([]),
   deadline: durationSchema.prefault('72h'),
 });
 
@@ -426,7 +431,7 @@ export const slipwayConfigSchema = z
         migrationReview: gatePolicySchema.prefault({ required: true, approvers: [], deadline: '72h' }),
         manifestReview: gatePolicySchema.prefault({ required: true, approvers: [], deadline: '72h' }),
         /** Without an `llm` section, each agent's step is a person's: the gate waits until they say it is done. */
-        personSteps: gatePolicySchema.omit({ required: true, approvals: true }).prefault({ approvers: [], deadline: '7d' }),
+        personSteps: gatePolicySchema.omit({ required: true, approvals: true, overrideBy: true }).prefault({ approvers: [], deadline: '7d' }),
       })
       .prefault({
         spec: { required: true, approvers: [], deadline: '72h' },
@@ -551,12 +556,14 @@ export const slipwayConfigSchema = z
         if (!approverIds.has(id)) ctx.addIssue({ code: 'custom', path: ['approverGroups', group, i], message: `"${id}" is not listed under approvers` });
       });
     }
-    const checkGate = (gate: { approvers: string[]; approvals?: number }, path: (string | number)[]) => {
-      gate.approvers.forEach((name, i) => {
-        if (!approverIds.has(name) && config.approverGroups[name] === undefined) {
-          ctx.addIssue({ code: 'custom', path: [...path, 'approvers', i], message: `"${name}" is not listed under approvers nor under approverGroups` });
-        }
-      });
+    const checkGate = (gate: { approvers: string[]; approvals?: number; overrideBy?: string[] }, path: (string | number)[]) => {
+      for (const field of ['approvers', 'overrideBy'] as const) {
+        (gate[field] ?? []).forEach((name, i) => {
+          if (!approverIds.has(name) && config.approverGroups[name] === undefined) {
+            ctx.addIssue({ code: 'custom', path: [...path, field, i], message: `"${name}" is not listed under approvers nor under approverGroups` });
+          }
+        });
+      }
       const approvals = gate.approvals ?? 1;
       if (approvals === 1) return;
       const eligible = gate.approvers.length > 0 ? expandApprovers(gate.approvers, config.approverGroups) : [...approverIds];

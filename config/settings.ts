@@ -8,7 +8,7 @@ import { expandApprovers } from './approverGroups';
 import type { AnalysisConfig, EnvironmentConfig, FreezeWindowConfig, GatePolicy, LlmConfig, ObservabilityConfig, PrometheusConfig, RepositoryConfig, ServiceConfig, SlipwayConfig, WatchConfig } from './schema';
 
 /** `approvals` is absent in runs started before approval policies (it means 1); `approvers` holds ids only (groups expanded). */
-export type GateRule = Omit<GatePolicy, 'approvals'> & { approvals?: number };
+export type GateRule = Omit<GatePolicy, 'approvals' | 'overrideBy'> & { approvals?: number; overrideBy?: string[] };
 export type ServiceSettings = ServiceConfig;
 /** `soak.duration` and `soak.interval` are milliseconds. */
 export type EnvironmentSettings = EnvironmentConfig;
@@ -53,7 +53,11 @@ export function resolveRunSettings(config: SlipwayConfig): RunSettings {
   const { watch, ...analysis } = config.analysis;
   // A person's step always waits for that person; config only says who may confirm it and for how long.
   // A run carries who may decide each gate by id: editing a group later never changes a running run.
-  const expand = <G extends { approvers: string[] }>(gate: G): G => ({ ...gate, approvers: expandApprovers(gate.approvers, config.approverGroups) });
+  const expand = <G extends { approvers: string[]; overrideBy?: string[] }>(gate: G): G => ({
+    ...gate,
+    approvers: expandApprovers(gate.approvers, config.approverGroups),
+    ...(gate.overrideBy !== undefined ? { overrideBy: expandApprovers(gate.overrideBy, config.approverGroups) } : {}),
+  });
   const personStep: GateRule = expand({ required: true, ...config.gates.personSteps });
   const environments = config.environments.map((e) => ({ ...e, gate: expand(e.gate) }));
   return structuredClone({

@@ -36,6 +36,9 @@ export class Gates {
         DecisionRejection.InvalidDecision,
       );
     }
+    if (decision.override !== undefined && typeof decision.override !== 'boolean') {
+      throw ApplicationFailure.nonRetryable('override must be true or false', DecisionRejection.InvalidDecision);
+    }
     if (typeof decision.approver !== 'string' || decision.approver.trim() === '') {
       throw ApplicationFailure.nonRetryable('a decision must name its approver', DecisionRejection.InvalidDecision);
     }
@@ -59,6 +62,10 @@ export class Gates {
         `gate "${gate.name}" of run ${this.state.runId} is not pending: it was ${gate.status}${who}`,
         DecisionRejection.GateNotPending,
       );
+    }
+    if (decision.override === true) {
+      this.validateOverride(gate, decision);
+      return;
     }
     if (gate.approvers.length > 0 && !gate.approvers.includes(decision.approver)) {
       throw ApplicationFailure.nonRetryable(
@@ -89,6 +96,24 @@ export class Gates {
     }
   }
 
+  /** An override approves alone: only an approval, only by someone the gate names for it, never the requester, always with a reason. */
+  private validateOverride(gate: GateRecord, decision: DecisionV1): void {
+    if (decision.decision !== 'approve') throw ApplicationFailure.nonRetryable('only an approval can be an override; a rejection already decides alone', DecisionRejection.InvalidDecision);
+    const allowed = gate.overrideBy ?? [];
+    if (!allowed.includes(decision.approver)) {
+      throw ApplicationFailure.nonRetryable(
+        `${decision.approver} may not override gate "${gate.name}"${allowed.length > 0 ? ` (overrideBy: ${allowed.join(', ')})` : ': its policy names nobody who may (overrideBy)'}`,
+        DecisionRejection.ApproverNotAllowed,
+      );
+    }
+    if (decision.approver === this.state.requester) {
+      throw ApplicationFailure.nonRetryable(`${decision.approver} requested run ${this.state.runId} and may not override its gate "${gate.name}" (four-eyes rule)`, DecisionRejection.FourEyes);
+    }
+    if ((decision.comment ?? '').trim() === '') {
+      throw ApplicationFailure.nonRetryable(`overriding gate "${gate.name}" needs a comment saying why it cannot wait for ${progressOf(gate)}`, DecisionRejection.CommentRequired);
+    }
+  }
+
   /**
    * Records a validated decision. An approval of a gate that needs several is recorded and keeps
    * the gate pending until enough distinct approvers have approved; a rejection decides at once.
@@ -96,6 +121,7 @@ export class Gates {
   apply(decision: DecisionV1, now: Date): GateRecord {
     const gate = this.state.gates[decision.gate];
     if (gate === undefined) throw new Error(`no gate ${decision.gate}`);
+    if (decision.override === true) return this.override(gate, decision, now);
     if (decision.decision === 'approve' && (gate.approvalsRequired ?? 1) > 1) return this.approveOneOfMany(gate, decision, now);
     gate.status = decision.decision === 'approve' ? 'approved' : 'rejected';
     gate.decidedBy = decision.approver;
@@ -113,6 +139,17 @@ export class Gates {
     });
     this.onChange();
     return { ...gate };
+  }
+
+  private override(gate: GateRecord, decision: DecisionV1, now: Date): GateRecord {
+    const comment = clip((decision.comment ?? '').trim(), LIMITS.detail);
+    gate.status = 'approved';
+    gate.decidedBy = decision.approver;
+    gate.decidedAt = now.toISOString();
+    gate.comment = `override: ${comment}`;
+    this.audit({ gate: gate.name, round: gate.round, decision: 'override', by: decision.approver, at: gate.decidedAt, comment, via: decision.via ?? 'api' });
+    this.onChange();
+    return { ...gate, ...(gate.approvedBy ? { approvedBy: [...gate.approvedBy] } : {}) };
   }
 
   private approveOneOfMany(gate: GateRecord, decision: DecisionV1, now: Date): GateRecord {
@@ -149,6 +186,7 @@ export class Gates {
       fourEyes: spec.fourEyes ?? false,
       ...(spec.personStep ? { personStep: true } : {}),
       ...((spec.rule.approvals ?? 1) > 1 ? { approvalsRequired: spec.rule.approvals, approvedBy: [] } : {}),
+      ...((spec.rule.overrideBy ?? []).length > 0 ? { overrideBy: [...(spec.rule.overrideBy ?? [])] } : {}),
     };
     this.state.gates[spec.name] = record;
     if (!spec.rule.required) {
@@ -196,7 +234,13 @@ export class Gates {
    */
   reopen(record: GateRecord, problems: string[], summary: string, now: Date): GateRecord {
     this.audit({ gate: record.name, round: record.round, decision: 'reopen', by: 'slipway', at: now.toISOString(), comment: clip(problems.join('; '), LIMITS.detail), via: 'run' });
-    const rule = { required: true, approvers: record.approvers, deadline: Date.parse(record.deadlineAt) - Date.parse(record.openedAt), ...(record.approvalsRequired !== undefined ? { approvals: record.approvalsRequired } : {}) };
+    const rule = {
+      required: true,
+      approvers: record.approvers,
+      deadline: Date.parse(record.deadlineAt) - Date.parse(record.openedAt),
+      ...(record.approvalsRequired !== undefined ? { approvals: record.approvalsRequired } : {}),
+      ...(record.overrideBy !== undefined ? { overrideBy: record.overrideBy } : {}),
+    };
     const text = `Slipway checked what was committed and found:\n${problems.map((p) => `- ${p}`).join('\n')}\n\n${summary}`;
     return this.open({ name: record.name, rule, summary: text, fourEyes: record.fourEyes, personStep: true }, now);
   }

@@ -15,6 +15,8 @@ export interface DecisionV1 {
   via?: 'api' | 'slack' | 'temporal';
   /** The round the decider saw (a Slack button carries it); a decision for an older round is refused. */
   round?: number;
+  /** An approval that stands alone, whatever the gate needs otherwise: only by the gate's `overrideBy`, with a comment. */
+  override?: boolean;
 }
 
 export interface CancelRequestV1 {

@@ -80,6 +80,8 @@ export const gateRecordSchema = z.object({
   fourEyes: z.boolean(),
   /** Distinct approvals the gate needs, when more than one (the requester never counts); absent means 1. */
   approvalsRequired: z.number().int().optional(),
+  /** Who may approve this gate alone, with a comment, whatever it needs otherwise (an emergency override); absent means nobody. */
+  overrideBy: z.array(z.string()).optional(),
   /** The approvals so far of a gate that needs more than one, in order. */
   approvedBy: z.array(z.object({ by: z.string(), at: z.string(), comment: z.string().optional(), via: z.enum(['api', 'slack', 'temporal']) })).optional(),
   /** A person's step (no LLM configured): approving says the work is committed; Slipway then checks it. */

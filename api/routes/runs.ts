@@ -315,7 +315,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
       },
     );
 
-    const decide = async (runId: string, gate: string, identity: Identity, decision: DecisionV1['decision'], comment?: string) => {
+    const decide = async (runId: string, gate: string, identity: Identity, decision: DecisionV1['decision'], comment?: string, override?: boolean) => {
       if (identity.role !== 'approver') {
         throw new HttpError(403, `${identity.name} has the requester role and may not decide gates`);
       }
@@ -325,7 +325,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
         throw new HttpError(409, `run ${runId} has ended (${description.status.name.toLowerCase()}); its gates can no longer be decided`);
       }
       const record = await handle.executeUpdate(decideUpdate, {
-        args: [{ gate, decision, approver: identity.name, ...(comment ? { comment } : {}), via: 'api' }],
+        args: [{ gate, decision, approver: identity.name, ...(comment ? { comment } : {}), ...(override ? { override } : {}), via: 'api' }],
       });
       return { runId, gate: record };
     };
@@ -333,7 +333,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
     app.post(
       '/runs/:id/gates/:gate/approve',
       { schema: { summary: 'Approve a pending gate', params: gateParams, body: decisionBody, response: { 200: gateReply, ...errors } } },
-      async (request) => decide(request.params.id, request.params.gate, identityOf(request), 'approve', request.body.comment),
+      async (request) => decide(request.params.id, request.params.gate, identityOf(request), 'approve', request.body.comment, request.body.override),
     );
 
     app.post(

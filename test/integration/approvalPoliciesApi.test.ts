@@ -10,8 +10,8 @@ const config: SlipwayConfigInput = {
   repository: { path: '.' },
   services: [{ name: 'messages', path: 'services/messages', kubernetes: { deployment: 'messages' } }],
   environments: [{ name: 'production', namespace: 'prod', gate: { required: true, approvers: ['reviewers'] } }],
-  // The spec needs two of the reviewers group; the API token names are the approver ids.
-  gates: { spec: { required: true, approvers: ['reviewers'], approvals: 2 }, migrationReview: { required: false }, manifestReview: { required: false } },
+  // The spec needs two of the reviewers group, or dana alone as an override; the API token names are the approver ids.
+  gates: { spec: { required: true, approvers: ['reviewers'], approvals: 2, overrideBy: ['dana'] }, migrationReview: { required: false }, manifestReview: { required: false } },
   approvers: [{ id: 'lead' }, { id: 'carol' }, { id: 'dana' }],
   approverGroups: { reviewers: ['lead', 'carol', 'dana'] },
   temporal: { address: 'unused', namespace: 'default', taskQueue },
@@ -48,5 +48,29 @@ test('a 2-of-3 gate through the API: the first approval keeps it pending and sho
   const second = await call('POST', `/runs/${runId}/gates/spec/approve`, 'carol', {});
   expect(second.statusCode).toBe(200);
   expect(second.body.gate).toMatchObject({ status: 'approved', decidedBy: 'lead, carol' });
+  await call('POST', `/runs/${runId}/cancel`, 'alice', {});
+});
+
+test('an override through the API: only the gate\'s overrideBy, only with a comment; it opens the gate alone and the audit says so', async () => {
+  const created = await call('POST', '/runs', 'alice', { feature: 'Add message pinning to channels', idempotencyKey: `override-${Date.now()}` });
+  const runId = created.body.runId as string;
+  await eventually(async () => {
+    const res = await call('GET', `/runs/${runId}`, 'alice');
+    return (res.body.gates as Record<string, { status: string }> | undefined)?.spec?.status === 'pending' ? res : undefined;
+  }, 'spec gate pending');
+
+  const notNamed = await call('POST', `/runs/${runId}/gates/spec/approve`, 'lead', { comment: 'urgent', override: true });
+  expect(notNamed.statusCode).toBe(403);
+  expect(notNamed.body.message).toMatch(/lead may not override gate "spec" \(overrideBy: dana\)/);
+  const bare = await call('POST', `/runs/${runId}/gates/spec/approve`, 'dana', { override: true });
+  expect(bare.statusCode).toBe(400);
+  expect(bare.body.message).toMatch(/overriding gate "spec" needs a comment saying why it cannot wait for 0 of 2 approvals/);
+  expect((await call('POST', `/runs/${runId}/gates/spec/approve`, 'dana', { comment: 'x', override: 'yes' })).statusCode).toBe(400);
+
+  const overridden = await call('POST', `/runs/${runId}/gates/spec/approve`, 'dana', { comment: 'incident 7: the spec was reviewed on the call', override: true });
+  expect(overridden.statusCode).toBe(200);
+  expect(overridden.body.gate).toMatchObject({ status: 'approved', decidedBy: 'dana', comment: 'override: incident 7: the spec was reviewed on the call' });
+  const shown = await call('GET', `/runs/${runId}`, 'alice');
+  expect((shown.body.approvals as { decision: string; by: string }[]).map((a) => `${a.decision}:${a.by}`)).toEqual(['override:dana']);
   await call('POST', `/runs/${runId}/cancel`, 'alice', {});
 });

@@ -25,7 +25,7 @@ test('the example config describes the local world, with durations in millisecon
   const config = await loadConfig(join(root, 'slipway.config.example.yaml'));
   expect(config.services.map((s) => s.name)).toEqual(['messages', 'notifications']);
   expect(config.environments.at(-1)?.soak).toEqual({ duration: 60_000, interval: 10_000 });
-  expect(config.gates.spec).toEqual({ required: true, approvers: [], approvals: 1, deadline: 72 * 3_600_000 });
+  expect(config.gates.spec).toEqual({ required: true, approvers: [], approvals: 1, overrideBy: [], deadline: 72 * 3_600_000 });
   expect(config.world?.dir).toBe(join(root, '.slipway/world'));
   expect(config.repository.path).toBe(join(root, '.slipway/world/sample/repo'));
   expect(config.sandbox.cacheMounts).toEqual([{ path: join(root, '.slipway/world/sample/npm-cache'), env: 'NPM_CONFIG_CACHE' }]);
@@ -43,7 +43,7 @@ test('defaults fill what a minimal file leaves out, and the run settings carry n
     name: 'production',
     namespace: 'default',
     soak: { duration: 900_000, interval: 15_000 },
-    gate: { required: true, approvers: ['lead'], approvals: 1, deadline: 86_400_000 },
+    gate: { required: true, approvers: ['lead'], approvals: 1, overrideBy: [], deadline: 86_400_000 },
     verification: { timeout: 900_000, endpoints: { host: '{{service}}.{{namespace}}.svc.cluster.local' } },
   });
   expect(settings.services).toEqual([{ name: 'messages', path: 'services/messages', commands: {}, slo: config.services[0]?.slo, verify: {}, checks: { auditUnavailable: 'required' } }]);
@@ -85,7 +85,7 @@ repository: { path: . }
 services: [{ name: messages, path: services/messages }]
 environments:
   - name: production
-    gate: { required: true, approvers: [team-leads, sre], approvals: 2, deadline: 24h }
+    gate: { required: true, approvers: [team-leads, sre], overrideBy: [sre], approvals: 2, deadline: 24h }
 approvers: [{ id: lead, slackUserId: U0LEAD }, { id: ana }, { id: sam }, { id: alice }]
 approverGroups:
   team-leads: [lead, ana]
@@ -96,15 +96,17 @@ gates:
 
 test('gates name groups; a run carries the approver ids they stand for', async () => {
   const config = await loadConfig(await write(withGroups));
-  expect(config.environments[0]?.gate).toEqual({ required: true, approvers: ['team-leads', 'sre'], approvals: 2, deadline: 86_400_000 });
+  expect(config.environments[0]?.gate).toEqual({ required: true, approvers: ['team-leads', 'sre'], approvals: 2, overrideBy: ['sre'], deadline: 86_400_000 });
   const settings = resolveRunSettings(config);
   expect(settings.environments[0]?.gate.approvers).toEqual(['lead', 'ana', 'sam']);
+  expect(settings.environments[0]?.gate.overrideBy).toEqual(['sam', 'lead']);
   expect(settings.gates.spec).toMatchObject({ approvers: ['lead', 'ana', 'alice'], approvals: 2 });
   expect(settings.gates['migration-review']).toMatchObject({ approvers: [], approvals: 1 });
 });
 
 test.each([
   ['an unknown group or approver', withGroups.replace('[team-leads, sre]', '[team-leads, dba]'), /environments\.0\.gate\.approvers\.1: "dba" is not listed under approvers nor under approverGroups/],
+  ['an unknown overrider', withGroups.replace('overrideBy: [sre]', 'overrideBy: [cto]'), /environments\.0\.gate\.overrideBy\.0: "cto" is not listed under approvers nor under approverGroups/],
   ['a group member not listed', withGroups.replace('sre: [sam, lead]', 'sre: [sam, bob]'), /approverGroups\.sre\.1: "bob" is not listed under approvers/],
   ['a group named like an approver', withGroups.replace('sre: [sam, lead]', 'sre: [sam, lead]\n  ana: [lead]'), /approverGroups\.ana: "ana" is both an approver id and a group name/],
   ['an empty group', withGroups.replace('sre: [sam, lead]', 'sre: []'), /approverGroups\.sre: a group needs at least one approver/],

@@ -2,7 +2,7 @@ import { gateBlocks } from '../../activities/slack/messages';
 import { Gates } from '../../workflows/gates';
 import { progressOf, type RunState } from '../../workflows/state';
 
-const rule = (extra: Partial<{ required: boolean; approvers: string[]; approvals: number; deadline: number }> = {}) => ({ required: true, approvers: [], deadline: 3_600_000, ...extra });
+const rule = (extra: Partial<{ required: boolean; approvers: string[]; approvals: number; deadline: number; overrideBy: string[] }> = {}) => ({ required: true, approvers: [], deadline: 3_600_000, ...extra });
 const now = new Date('2026-11-25T10:00:00.000Z');
 const later = (s: number) => new Date(now.getTime() + s * 1_000);
 
@@ -110,6 +110,30 @@ test('a gate that needs two approvals stays pending after the first, records eac
     ['approve', 'sre', later(2).toISOString(), undefined, 'api'],
   ]);
   expect(refusal(() => gates.validate({ gate: 'spec', decision: 'approve', approver: 'ops' }))).toBe('GateNotPending');
+});
+
+test('an override approves alone: only by the gate\'s overrideBy, never the requester, only with a reason, audited as an override', () => {
+  const { state, gates } = newGates();
+  const opened = gates.open({ name: 'production', rule: rule({ approvals: 3, approvers: ['lead', 'sre', 'ops', 'dana'], overrideBy: ['sre-lead', 'alice'] }), summary: 's', fourEyes: true }, now);
+  expect(opened.overrideBy).toEqual(['sre-lead', 'alice']);
+  gates.apply({ gate: 'production', decision: 'approve', approver: 'lead' }, later(1));
+
+  const override = (approver: string, extra: object = {}) => ({ gate: 'production', decision: 'approve' as const, approver, comment: 'payments are down; the fix cannot wait', override: true, ...extra });
+  // Not named for it, even an allowed approver.
+  expect(refusal(() => gates.validate(override('sre')))).toBe('ApproverNotAllowed');
+  // Named for it, but the requester.
+  expect(refusal(() => gates.validate(override('alice')))).toBe('FourEyes');
+  expect(refusal(() => gates.validate(override('sre-lead', { comment: '  ' })))).toBe('CommentRequired');
+  expect(refusal(() => gates.validate(override('sre-lead', { decision: 'reject' })))).toBe('InvalidDecision');
+  expect(refusal(() => gates.validate({ ...override('sre-lead'), override: 'yes' } as never))).toBe('InvalidDecision');
+  expect(refusal(() => gates.validate(override('sre-lead')))).toBeUndefined();
+
+  const decided = gates.apply(override('sre-lead', { via: 'temporal' }), later(2));
+  expect(decided).toMatchObject({ status: 'approved', decidedBy: 'sre-lead', comment: 'override: payments are down; the fix cannot wait' });
+  expect(state.approvals.map((a) => `${a.decision}:${a.by}:${a.via}`)).toEqual(['approve:lead:api', 'override:sre-lead:temporal']);
+  // A gate whose policy names nobody cannot be overridden.
+  gates.open({ name: 'spec', rule: rule({ approvals: 2, approvers: ['lead', 'sre', 'ops'] }), summary: 's' }, now);
+  expect(refusal(() => gates.validate({ ...override('lead'), gate: 'spec' }))).toBe('ApproverNotAllowed');
 });
 
 test('a rejection by any allowed approver rejects at once, even after approvals; a new round starts with none', () => {
