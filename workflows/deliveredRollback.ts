@@ -4,7 +4,6 @@ import { productionOf } from '../config/settings';
 import { database, git, notifications, quick, rollouts } from './activities';
 import { failureReason } from './failures';
 import { Gates } from './gates';
-import { decideSignal, decideUpdate } from './messages';
 import { conflictLines, deploymentConflict, deploymentUndone, initialRollbackState, migrationsConflict, migrationsUndone, rollbackGateSummary, rollbackRecordMarkdown } from './rollbackPlan';
 import type { DeliveredRollbackState, RollbackConflict, RollbackStatus, RollbackStep } from './rollbackState';
 import { clip, LIMITS, type RolloutSummary, type Workspace } from './state';
@@ -94,16 +93,7 @@ class Rollback {
     const { state } = this;
     this.gates = new Gates({ runId: state.rollbackId, requester: state.requester, gates: state.gates, approvals: state.approvals }, () => this.publish());
     setHandler(rollbackStatusQuery, () => state);
-    setHandler(decideUpdate, (decision) => this.gates.apply(decision, new Date()), { validator: (decision) => this.gates.validate(decision) });
-    setHandler(decideSignal, (decision) => {
-      const viaTemporal = { ...decision, via: decision.via ?? ('temporal' as const) };
-      try {
-        this.gates.validate(viaTemporal);
-        this.gates.apply(viaTemporal, new Date());
-      } catch (err) {
-        this.event('decision signal ignored', failureReason(err));
-      }
-    });
+    this.gates.listen((reason) => this.event('decision signal ignored', reason));
   }
 
   /** The Temporal UI's details, and a copy in the memo the API reads without a worker: only when it changed. */

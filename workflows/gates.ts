@@ -1,6 +1,7 @@
-import { ApplicationFailure, condition } from '@temporalio/workflow';
+import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import type { GateRule } from '../config/settings';
-import { DecisionRejection, type DecisionV1 } from './messages';
+import { failureReason } from './failures';
+import { decideSignal, decideUpdate, DecisionRejection, type DecisionV1 } from './messages';
 import { clip, LIMITS, progressOf, type AuditRecord, type GateRecord, type RunState } from './state';
 
 export type GateOutcome = { approved: true; record: GateRecord } | { approved: false; record: GateRecord; comment: string };
@@ -24,6 +25,23 @@ export class Gates {
     private readonly state: Pick<RunState, 'runId' | 'requester' | 'gates' | 'approvals'>,
     private readonly onChange: () => void,
   ) {}
+
+  /**
+   * Takes this workflow's decisions: the `decide` Update (refused by the validator when it cannot be
+   * taken) and the `decideSignal` Signal from the Temporal UI (an invalid one is told to `onIgnored`).
+   */
+  listen(onIgnored: (reason: string) => void): void {
+    setHandler(decideUpdate, (decision) => this.apply(decision, new Date()), { validator: (decision) => this.validate(decision) });
+    setHandler(decideSignal, (decision) => {
+      const viaTemporal = { ...decision, via: decision.via ?? ('temporal' as const) };
+      try {
+        this.validate(viaTemporal);
+        this.apply(viaTemporal, new Date());
+      } catch (err) {
+        onIgnored(failureReason(err));
+      }
+    });
+  }
 
   /** Throws an ApplicationFailure whose type says why the decision cannot be taken. */
   validate(decision: DecisionV1): void {

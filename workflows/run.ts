@@ -16,7 +16,7 @@ import { git, notifications } from './activities';
 import { failureReason, rootApplicationFailure } from './failures';
 import { FreezeGuard } from './freezeGuard';
 import { Gates } from './gates';
-import { cancelRequestSignal, decideSignal, decideUpdate, REPORT_MEMO, reportQuery, RUN_MEMO, statusQuery, type CancelRequestV1 } from './messages';
+import { cancelRequestSignal, REPORT_MEMO, reportQuery, RUN_MEMO, statusQuery, type CancelRequestV1 } from './messages';
 import { boundedReport, buildReport, reportSettingsOf, type ReportFacts, type RunReport } from './report';
 import { Saga } from './saga';
 import { SlipwayPhase, SlipwayServices, SlipwayStatus } from './search-attributes';
@@ -136,18 +136,7 @@ export class Run {
   private listen(): void {
     setHandler(statusQuery, () => this.state);
     setHandler(reportQuery, () => this.report());
-    setHandler(decideUpdate, (decision) => this.gates.apply(decision, new Date()), {
-      validator: (decision) => this.gates.validate(decision),
-    });
-    setHandler(decideSignal, (decision) => {
-      const viaTemporal = { ...decision, via: decision.via ?? ('temporal' as const) };
-      try {
-        this.gates.validate(viaTemporal);
-        this.gates.apply(viaTemporal, new Date());
-      } catch (err) {
-        this.event('run', 'decision signal ignored', failureReason(err));
-      }
-    });
+    this.gates.listen((reason) => this.event('run', 'decision signal ignored', reason));
     setHandler(cancelRequestSignal, (request) => {
       this.cancelRequest = request;
     });
