@@ -85,7 +85,7 @@ export const rollbackRoutes = (deps: RollbackRoutesDeps): FastifyPluginAsyncZod 
         let description = await handle.describe();
         if (description.type !== 'featureDelivery') throw new HttpError(404, `${id} is not a feature run`);
         // A run that says it has ended closes a moment later (its last notifications): wait for that, briefly.
-        for (let waited = 0; description.status.name === 'RUNNING' && ended(description.memo) && waited < 10_000; waited += 250) {
+        for (let waited = 0; description.status.name === 'RUNNING' && ended(description.memo) && waited < 5_000; waited += 250) {
           await new Promise((r) => setTimeout(r, 250));
           description = await handle.describe();
         }
@@ -116,9 +116,8 @@ export const rollbackRoutes = (deps: RollbackRoutesDeps): FastifyPluginAsyncZod 
           await client.workflow.start(deliveredRollback, {
             taskQueue: config.temporal.taskQueue,
             workflowId: rollbackId,
-            args: [
-{ ...asked, settings: resolveRunSettings(config) }
-            ],
+            // Like a run, it acts with the settings of today's config, resolved as it starts.
+            args: [{ ...asked, settings: resolveRunSettings(config) }],
             workflowIdConflictPolicy: 'FAIL',
             // A refused, rejected or failed rollback may be asked again; one that rolled back may not.
             workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
