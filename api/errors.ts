@@ -1,6 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { DecisionRejection } from '../workflows/messages';
+import type { Identity } from './auth';
 import { FreezeRejection } from '../workflows/productionFreeze';
 
 /** An error that is the caller's to fix, with the HTTP status that says so. */
@@ -28,6 +29,12 @@ const rejectionStatus: Record<string, number> = {
   [FreezeRejection.ReasonRequired]: 400,
   [FreezeRejection.InvalidRequest]: 400,
 };
+
+/** The caller's identity from the bearer token the server checked; a request without one is a 401. */
+export function identityOf(request: { identity?: Identity }): Identity {
+  if (request.identity === undefined) throw new HttpError(401, 'missing bearer token');
+  return request.identity;
+}
 
 /** Turns what Temporal said into an HttpError; returns undefined for errors it does not know. */
 export function fromTemporal(err: unknown, runId: string): HttpError | undefined {

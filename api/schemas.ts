@@ -22,6 +22,9 @@ export function cleanText(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').replace(/\s+/g, ' ').trim();
 }
 
+/** The error replies every run and freeze route declares. */
+export const errorReplies = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema };
+
 export const startRunBody = z.object({
   feature: z
     .string()
@@ -82,6 +85,7 @@ export const runReply = runStateSchema.extend({
   /** A delivered run that was asked to be rolled back later: that rollback and where it stands. */
   rollback: z.object({ rollbackId: z.string(), status: z.string(), requester: z.string().optional() }).optional(),
 });
+export type RunReply = z.infer<typeof runReply>;
 
 export const evidenceQuery = z.object({
   service: z.string().min(1).max(100),

@@ -2,7 +2,7 @@
  * A run's progress as terminal lines, from its RunState alone: `slipway status` and `slipway watch`
  * draw it, and so can anything else that shows a run (the demo). Pure: no clock, no terminal.
  */
-import type { FreezeReply } from '../api/schemas';
+import type { FreezeReply, RunReply } from '../api/schemas';
 import { progressOf, type AnalysisSummary, type GateRecord, type RolloutSummary, type RunState, type RunStatus } from '../workflows/state';
 import type { DeliveredRollbackState } from '../workflows/rollbackState';
 
@@ -208,7 +208,7 @@ function rolloutStep(rollout: RolloutSummary, style: Style, marks: Marks, width:
 }
 
 /** The lines that show a run: header, gates, what a pending gate asks, rollouts and soaks, rollback, timeline. */
-export function renderRun(state: RunState, options: RenderOptions = {}): string[] {
+export function renderRun(state: RunState & Pick<RunReply, 'rollback'>, options: RenderOptions = {}): string[] {
   const style = styleFor(options.color ?? false);
   const marks = options.unicode === false ? MARKS.ascii : MARKS.unicode;
   const utc = options.utc ?? false;
@@ -231,7 +231,7 @@ export function renderRun(state: RunState, options: RenderOptions = {}): string[
     lines.push(`  ${paint(`reason: ${oneLine(state.reason)}`)}`);
   }
 
-  const rollback = (state as RunState & { rollback?: { rollbackId: string; status: string; requester?: string } }).rollback;
+  const { rollback } = state;
   if (rollback !== undefined) {
     lines.push(`  ${style.yellow(`rollback ${oneLine(rollback.status)}`)}${rollback.requester ? ` (asked by ${oneLine(rollback.requester)})` : ''}: slipway rollback ${oneLine(state.runId)} --status`);
   }

@@ -5,8 +5,8 @@ import type { SlipwayConfig } from '../../config/schema';
 import { freezeOverrideUpdate } from '../../workflows/messages';
 import { emptyFreeze, FREEZE_MEMO, freezeStateQuery, freezeUpdate, freezeWorkflowId, productionFreeze, unfreezeUpdate, type FreezeRecord, type FreezeView } from '../../workflows/productionFreeze';
 import type { Identity } from '../auth';
-import { HttpError } from '../errors';
-import { errorSchema, freezeBody, freezeOverrideBody, freezeOverrideReply, freezeReply, runIdParams, unfreezeBody, type FreezeReply } from '../schemas';
+import { HttpError, identityOf } from '../errors';
+import { errorReplies, freezeBody, freezeOverrideBody, freezeOverrideReply, freezeReply, runIdParams, unfreezeBody, type FreezeReply } from '../schemas';
 
 export interface FreezeRoutesDeps {
   client: Client;
@@ -16,11 +16,9 @@ export interface FreezeRoutesDeps {
   now?: () => number;
 }
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema };
 
 function approver(request: { identity?: Identity }, what: string): Identity {
-  const identity = request.identity;
-  if (identity === undefined) throw new HttpError(401, 'missing bearer token');
+  const identity = identityOf(request);
   if (identity.role !== 'approver') throw new HttpError(403, `${identity.name} has the requester role and may not ${what}`);
   return identity;
 }
@@ -70,7 +68,7 @@ export const freezeRoutes = (deps: FreezeRoutesDeps): FastifyPluginAsyncZod =>
 
     app.get(
       '/freeze',
-      { schema: { summary: 'Whether production is frozen: by hand (who, when, why) and by scheduled windows', response: { 200: freezeReply, ...errors } } },
+      { schema: { summary: 'Whether production is frozen: by hand (who, when, why) and by scheduled windows', response: { 200: freezeReply, ...errorReplies } } },
       async (request) => {
         if (request.identity === undefined) throw new HttpError(401, 'missing bearer token');
         return current(await manualView());
@@ -79,7 +77,7 @@ export const freezeRoutes = (deps: FreezeRoutesDeps): FastifyPluginAsyncZod =>
 
     app.post(
       '/freeze',
-      { schema: { summary: 'Freeze production (approvers): no production rollout starts until someone unfreezes', body: freezeBody, response: { 200: freezeReply, ...errors } } },
+      { schema: { summary: 'Freeze production (approvers): no production rollout starts until someone unfreezes', body: freezeBody, response: { 200: freezeReply, ...errorReplies } } },
       async (request) => {
         const identity = approver(request, 'freeze production');
         const view = await client.workflow.executeUpdateWithStart(freezeUpdate, {
@@ -99,7 +97,7 @@ export const freezeRoutes = (deps: FreezeRoutesDeps): FastifyPluginAsyncZod =>
 
     app.post(
       '/unfreeze',
-      { schema: { summary: 'Lift the freeze by hand (approvers); held runs go on by themselves, unless a window still holds them', body: unfreezeBody, response: { 200: freezeReply, ...errors } } },
+      { schema: { summary: 'Lift the freeze by hand (approvers); held runs go on by themselves, unless a window still holds them', body: unfreezeBody, response: { 200: freezeReply, ...errorReplies } } },
       async (request) => {
         const identity = approver(request, 'unfreeze production');
         const { frozen } = await manualView();
@@ -119,7 +117,7 @@ export const freezeRoutes = (deps: FreezeRoutesDeps): FastifyPluginAsyncZod =>
           summary: 'Let one run held by a production freeze go on (approvers other than its requester), with a comment for the audit trail',
           params: runIdParams,
           body: freezeOverrideBody,
-          response: { 200: freezeOverrideReply, ...errors },
+          response: { 200: freezeOverrideReply, ...errorReplies },
         },
       },
       async (request) => {

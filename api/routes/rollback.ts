@@ -7,9 +7,8 @@ import { RUN_MEMO } from '../../workflows/messages';
 import { initialRollbackState } from '../../workflows/rollbackPlan';
 import { rollbackIdOf, type DeliveredRollbackState } from '../../workflows/rollbackState';
 import { TERMINAL_STATUSES, type RunState } from '../../workflows/state';
-import type { Identity } from '../auth';
-import { HttpError } from '../errors';
-import { errorSchema, rollbackBody, rollbackReply, runIdParams } from '../schemas';
+import { HttpError, identityOf } from '../errors';
+import { errorReplies, rollbackBody, rollbackReply, runIdParams } from '../schemas';
 
 export interface RollbackRoutesDeps {
   client: Client;
@@ -19,7 +18,6 @@ export interface RollbackRoutesDeps {
   checkTimeoutMs?: number;
 }
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema };
 
 /** Whether the run's published state says it has ended. */
 function ended(memo: Record<string, unknown> | undefined): boolean {
@@ -31,11 +29,6 @@ function ended(memo: Record<string, unknown> | undefined): boolean {
 function delivered(run: RunState): boolean {
   if (run.status === 'succeeded') return true;
   return run.status === 'failed' && run.rollouts.some((r) => r.status === 'succeeded') && run.compensations.every((c) => c.status === 'armed');
-}
-
-function identityOf(request: { identity?: Identity }): Identity {
-  if (request.identity === undefined) throw new HttpError(401, 'missing bearer token');
-  return request.identity;
 }
 
 /**
@@ -74,7 +67,7 @@ export const rollbackRoutes = (deps: RollbackRoutesDeps): FastifyPluginAsyncZod 
           summary: "Roll a delivered run back later: each Deployment to its previous revision and the run's migrations reverted, production first, after an approver's approval; refused (409) when a later change would be lost, unless forced with a comment",
           params: runIdParams,
           body: rollbackBody,
-          response: { 202: rollbackReply, ...errors },
+          response: { 202: rollbackReply, ...errorReplies },
         },
       },
       async (request, reply) => {
@@ -152,7 +145,7 @@ export const rollbackRoutes = (deps: RollbackRoutesDeps): FastifyPluginAsyncZod 
 
     app.get(
       '/runs/:id/rollback',
-      { schema: { summary: "A delivered run's later rollback: its steps, the later changes it found, its gate and how each step went", params: runIdParams, response: { 200: rollbackReply, ...errors } } },
+      { schema: { summary: "A delivered run's later rollback: its steps, the later changes it found, its gate and how each step went", params: runIdParams, response: { 200: rollbackReply, ...errorReplies } } },
       async (request) => {
         identityOf(request);
         return rollbackOf(request.params.id);

@@ -18,13 +18,13 @@ import { rollbackIdOf } from '../../workflows/rollbackState';
 import { rolloutProgressQuery } from '../../workflows/serviceRollout';
 import { initialRunState, LIMITS, type AnalysisSummary, type RunState, type SoakSample } from '../../workflows/state';
 import type { Identity } from '../auth';
-import { HttpError } from '../errors';
+import { HttpError, identityOf } from '../errors';
 import { decodePageToken, encodePageToken } from '../pageToken';
 import {
   cancelBody,
   cancelReply,
   decisionBody,
-  errorSchema,
+  errorReplies,
   evidenceQuery,
   evidenceReply,
   gateParams,
@@ -32,6 +32,7 @@ import {
   listRunsQuery,
   listRunsReply,
   reportReply,
+  type RunReply,
   type RunSummary,
   rejectBody,
   runIdParams,
@@ -49,7 +50,6 @@ export interface RunRoutesDeps {
   queryTimeoutMs: number;
 }
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema };
 
 /** `feature-<slug>-<key>`: readable in the Temporal UI, and the same key always names the same run. */
 export function runIdFor(feature: string, key: string): string {
@@ -63,11 +63,6 @@ export function runIdFor(feature: string, key: string): string {
   return `feature-${slug || (words[0] ?? 'run').slice(0, 40)}-${key}`;
 }
 
-function identityOf(request: { identity?: Identity }): Identity {
-  if (request.identity === undefined) throw new HttpError(401, 'missing bearer token');
-  return request.identity;
-}
-
 export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
   async function routes(app) {
     const { client, config } = deps;
@@ -77,7 +72,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
 
     app.post(
       '/runs',
-      { schema: { summary: 'Start a feature run', body: startRunBody, response: { 200: startRunReply, 201: startRunReply, ...errors } } },
+      { schema: { summary: 'Start a feature run', body: startRunBody, response: { 200: startRunReply, 201: startRunReply, ...errorReplies } } },
       async (request, reply) => {
         const identity = identityOf(request);
         const { feature, services = [], idempotencyKey } = request.body;
@@ -128,7 +123,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
 
     app.get(
       '/runs',
-      { schema: { summary: 'List runs, newest first, from Temporal visibility alone (one page per call)', querystring: listRunsQuery, response: { 200: listRunsReply, ...errors } } },
+      { schema: { summary: 'List runs, newest first, from Temporal visibility alone (one page per call)', querystring: listRunsQuery, response: { 200: listRunsReply, ...errorReplies } } },
       async (request) => {
         identityOf(request);
         const { status, phase, limit, pageToken } = request.query;
@@ -212,7 +207,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
     };
 
     /** A delivered run records being rolled back later through its rollback workflow (it cannot change its own history once ended). */
-    const laterRollback = async (runId: string, log: { warn: (o: object, m: string) => void }): Promise<{ rollback?: { rollbackId: string; status: string; requester?: string } }> => {
+    const laterRollback = async (runId: string, log: { warn: (o: object, m: string) => void }): Promise<Pick<RunReply, 'rollback'>> => {
       const rollbackId = rollbackIdOf(runId);
       try {
         const description = await client.workflow.getHandle(rollbackId).describe();
@@ -230,7 +225,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
 
     app.get(
       '/runs/:id',
-      { schema: { summary: 'A run: phase, gates, artifacts, timeline, rollouts and their soaks, cost', params: runIdParams, response: { 200: runReply, ...errors } } },
+      { schema: { summary: 'A run: phase, gates, artifacts, timeline, rollouts and their soaks, cost', params: runIdParams, response: { 200: runReply, ...errorReplies } } },
       async (request) => {
         identityOf(request);
         const state = await withLiveChildren(await stateOf(request.params.id, request.log), request.log);
@@ -245,7 +240,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
           summary: 'The samples behind a soak or watch verdict, page by page: each check\'s query, value, threshold and status',
           params: runIdParams,
           querystring: evidenceQuery,
-          response: { 200: evidenceReply, ...errors },
+          response: { 200: evidenceReply, ...errorReplies },
         },
       },
       async (request) => {
@@ -305,7 +300,7 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
         schema: {
           summary: "The run's summary report: services modified, migrations, deployments, observability, docs, quality, monitoring and the rollback plan, as JSON and as the Markdown on the branch",
           params: runIdParams,
-          response: { 200: reportReply, ...errors },
+          response: { 200: reportReply, ...errorReplies },
         },
       },
       async (request) => {
@@ -332,19 +327,19 @@ export const runRoutes = (deps: RunRoutesDeps): FastifyPluginAsyncZod =>
 
     app.post(
       '/runs/:id/gates/:gate/approve',
-      { schema: { summary: 'Approve a pending gate', params: gateParams, body: decisionBody, response: { 200: gateReply, ...errors } } },
+      { schema: { summary: 'Approve a pending gate', params: gateParams, body: decisionBody, response: { 200: gateReply, ...errorReplies } } },
       async (request) => decide(request.params.id, request.params.gate, identityOf(request), 'approve', request.body.comment, request.body.override),
     );
 
     app.post(
       '/runs/:id/gates/:gate/reject',
-      { schema: { summary: 'Reject a pending gate, with a comment', params: gateParams, body: rejectBody, response: { 200: gateReply, ...errors } } },
+      { schema: { summary: 'Reject a pending gate, with a comment', params: gateParams, body: rejectBody, response: { 200: gateReply, ...errorReplies } } },
       async (request) => decide(request.params.id, request.params.gate, identityOf(request), 'reject', request.body.comment),
     );
 
     app.post(
       '/runs/:id/cancel',
-      { schema: { summary: 'Cancel a run; what it changed is rolled back', params: runIdParams, body: cancelBody, response: { 202: cancelReply, ...errors } } },
+      { schema: { summary: 'Cancel a run; what it changed is rolled back', params: runIdParams, body: cancelBody, response: { 202: cancelReply, ...errorReplies } } },
       async (request, reply) => {
         const identity = identityOf(request);
         const { id } = request.params;

@@ -78,7 +78,7 @@ test('a finished rollback shows each step, the later changes it overrode, and it
     '  record: specs/004-read-receipts/rollback.md on 004-read-receipts',
   ]);
   const run = { ...initialRunState({ runId: 'feature-x-1', feature: 'Add read receipts', requester: 'alice', services: ['messages'], mode: 'agents', startedAt: '2026-11-27T14:00:00.000Z' }), status: 'succeeded' as const };
-  expect(renderRun({ ...run, rollback: { rollbackId: 'feature-x-1.rollback', status: 'rolled-back', requester: 'lead' } } as typeof run, { utc: true })).toContain(
+  expect(renderRun({ ...run, rollback: { rollbackId: 'feature-x-1.rollback', status: 'rolled-back', requester: 'lead' } }, { utc: true })).toContain(
     '  rollback rolled-back (asked by lead): slipway rollback feature-x-1 --status',
   );
 });
