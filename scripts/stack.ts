@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { NOBODY } from '../activities/sandbox';
+import { unsearchableAncestor } from '../activities/sandbox/run';
 import { loadConfig } from '../config/load';
 import type { SlipwayConfig } from '../config/schema';
 import { startConfiguredWorld, type ConfiguredWorld } from '../world/configured';
@@ -77,6 +79,20 @@ export interface StackOptions {
 
 const row = (name: string, address: string, state: string) => `${name.padEnd(14)}${address.padEnd(17)}${state}`;
 
+/**
+ * As root, sandboxed commands run as nobody, who must traverse every folder above a run's worktree
+ * (a checkout under a 0700 home or a `mktemp -d` folder is not): say so at start, not at a run's first test.
+ */
+async function assertSandboxCanReachWorktrees(config: SlipwayConfig): Promise<void> {
+  if (config.sandbox.mode !== 'bubblewrap' || process.getuid?.() !== 0) return;
+  const worktrees = resolve(config.repository.worktreesDir);
+  await mkdir(worktrees, { recursive: true });
+  const blocked = await unsearchableAncestor(join(worktrees, 'run'), NOBODY.uid, NOBODY.gid);
+  if (blocked !== undefined) {
+    throw new Error(`the sandbox user (nobody) cannot reach the worktrees in ${worktrees}: ${blocked} is not searchable by it. Run \`chmod o+x ${blocked}\`, or keep Slipway (and repository.worktreesDir) under a folder everyone can traverse`);
+  }
+}
+
 export async function startStack(options: StackOptions): Promise<Stack> {
   const { progress } = options;
   const stoppers: { name: string; stop: () => Promise<void> }[] = [];
@@ -95,6 +111,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const binary = await ensureTemporalCli(progress);
     // Commands from run branches run under bubblewrap; without it the worker refuses them (SandboxUnavailable) rather than run them bare.
     if (config.sandbox.mode === 'bubblewrap') await ensureBubblewrap(progress).catch((err: Error) => progress(`slipway: ${err.message}; agent and command activities will refuse to run`));
+
+    await assertSandboxCanReachWorktrees(config);
 
     let world: ConfiguredWorld | undefined;
     if (config.world !== undefined) {
